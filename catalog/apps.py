@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class CatalogConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "catalog"
+
+    def ready(self) -> None:
+        from catalog import signals  # noqa: F401

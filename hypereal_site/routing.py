@@ -1,0 +1,3 @@
+"""WebSocket routes. Apps append their consumers here."""
+
+websocket_urlpatterns: list = []
