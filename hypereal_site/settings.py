@@ -176,6 +176,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Periodic tasks run by `celery beat` (embedded in the worker under `make run`).
+CELERY_BEAT_SCHEDULE = {
+    "release-expired-holds": {"task": "billing.release_expired_holds", "schedule": 300.0},
+}
 
 # --- Auth -----------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
