@@ -1,0 +1,5 @@
+from .app import Router
+
+
+def register(r: Router) -> None:
+    pass
