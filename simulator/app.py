@@ -10,7 +10,8 @@ import asyncio
 import logging
 import os
 import time
-from typing import Any, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
@@ -52,18 +53,18 @@ class HTTPError(Exception):
 
 class Request:
     __slots__ = (
-        "scope",
-        "receive",
+        "_query",
         "_send",
+        "body",
+        "fault",
+        "finished",
+        "headers",
         "method",
         "path",
         "query_string",
-        "headers",
-        "body",
-        "_query",
+        "receive",
+        "scope",
         "started",
-        "finished",
-        "fault",
     )
 
     def __init__(self, scope: dict, receive, send) -> None:
@@ -134,7 +135,12 @@ class Request:
 
     # ---- sending -----------------------------------------------------
 
-    async def start(self, status: int, content_type: bytes, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
+    async def start(
+        self,
+        status: int,
+        content_type: bytes,
+        headers: Iterable[tuple[bytes, bytes]] = (),
+    ) -> None:
         hdrs = [(b"content-type", content_type)]
         hdrs.extend(headers)
         self.started = True
@@ -154,12 +160,20 @@ class Request:
         content_type: bytes = JSON_CT,
         headers: Iterable[tuple[bytes, bytes]] = (),
     ) -> None:
-        hdrs = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+        hdrs = [
+            (b"content-type", content_type),
+            (b"content-length", str(len(body)).encode()),
+        ]
         hdrs.extend(headers)
         self.started = True
         self.finished = True
         await self._send({"type": "http.response.start", "status": status, "headers": hdrs})
-        await self._send({"type": "http.response.body", "body": body if self.method != "HEAD" else b""})
+        await self._send(
+            {
+                "type": "http.response.body",
+                "body": body if self.method != "HEAD" else b"",
+            }
+        )
 
     async def respond_json(self, status: int, obj: Any, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
         await self.respond(status, orjson.dumps(obj), JSON_CT, headers)
@@ -390,7 +404,7 @@ def new_id(prefix: str, nbytes: int = 12) -> str:
 
 
 class Part:
-    __slots__ = ("name", "filename", "content_type", "data")
+    __slots__ = ("content_type", "data", "filename", "name")
 
     def __init__(self, name: str, filename: str | None, content_type: str | None, data: bytes):
         self.name = name
@@ -563,12 +577,23 @@ async def _http(scope: dict, receive, send) -> None:
         await req.read_body()
         if known:
             await req.respond_json(
-                405, {"error": {"message": f"Method {req.method} not allowed", "type": "invalid_request_error"}}
+                405,
+                {
+                    "error": {
+                        "message": f"Method {req.method} not allowed",
+                        "type": "invalid_request_error",
+                    }
+                },
             )
         else:
             await req.respond_json(
                 404,
-                {"error": {"message": f"Unknown route {req.method} {req.path}", "type": "invalid_request_error"}},
+                {
+                    "error": {
+                        "message": f"Unknown route {req.method} {req.path}",
+                        "type": "invalid_request_error",
+                    }
+                },
             )
         return
     await req.read_body()
@@ -576,10 +601,21 @@ async def _http(scope: dict, receive, send) -> None:
         await handler(req)
     except HTTPError as exc:
         if not req.started:
-            await req.respond_json(exc.status, {"error": {"message": exc.message, "type": "invalid_request_error"}})
+            await req.respond_json(
+                exc.status,
+                {"error": {"message": exc.message, "type": "invalid_request_error"}},
+            )
     except asyncio.CancelledError:
         raise
     except Exception:
         log.exception("handler error on %s %s", req.method, req.path)
         if not req.started:
-            await req.respond_json(500, {"error": {"message": "simulator internal error", "type": "server_error"}})
+            await req.respond_json(
+                500,
+                {
+                    "error": {
+                        "message": "simulator internal error",
+                        "type": "server_error",
+                    }
+                },
+            )

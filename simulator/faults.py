@@ -28,22 +28,22 @@ KNOWN_KEYS = _INT_KEYS | _FLOAT_KEYS | _BOOL_KEYS
 
 class Faults:
     __slots__ = (
-        "status",
+        "cached",
         "delay_ms",
-        "tokens_per_s",
-        "reset_after",
+        "duration_ms",
+        "empty",
+        "error_after",
+        "fail",
         "malformed",
         "no_usage",
-        "sse_always",
-        "duration_ms",
-        "stall",
-        "empty",
         "poll_429",
-        "tokens",
-        "fail",
-        "cached",
+        "reset_after",
         "retry_after",
-        "error_after",
+        "sse_always",
+        "stall",
+        "status",
+        "tokens",
+        "tokens_per_s",
     )
 
     def __init__(self) -> None:

@@ -40,7 +40,9 @@ CONTENT_TYPES = {
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return (
+        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    )
 
 
 def make_png(seed: int, width: int = 64, height: int = 64) -> bytes:
@@ -93,7 +95,9 @@ def _sine_period(sample_rate: int) -> bytes:
 
 
 def pcm_samples(duration_ms: int, sample_rate: int = 44100) -> bytes:
-    n = max(1, int(sample_rate * duration_ms / 1000))
+    n = int(sample_rate * duration_ms / 1000)
+    if n <= 0:
+        return b""
     period = _sine_period(sample_rate)
     reps = (n * 2) // len(period) + 1
     return (period * reps)[: n * 2]
@@ -180,13 +184,51 @@ def make_mp3(duration_ms: int, comment: str | None = None) -> bytes:
 _MP3_BITRATES = {
     # (version_bits, layer_bits) -> table ; version 3 = MPEG1, 2 = MPEG2, 0 = MPEG2.5
     (3, 1): (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 0),  # L3
-    (3, 2): (0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 0),  # L2
-    (3, 3): (0, 32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448, 0),  # L1
+    (3, 2): (
+        0,
+        32,
+        48,
+        56,
+        64,
+        80,
+        96,
+        112,
+        128,
+        160,
+        192,
+        224,
+        256,
+        320,
+        384,
+        0,
+    ),  # L2
+    (3, 3): (
+        0,
+        32,
+        64,
+        96,
+        128,
+        160,
+        192,
+        224,
+        256,
+        288,
+        320,
+        352,
+        384,
+        416,
+        448,
+        0,
+    ),  # L1
     (2, 1): (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160, 0),
     (2, 2): (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160, 0),
     (2, 3): (0, 32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256, 0),
 }
-_MP3_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+_MP3_RATES = {
+    3: (44100, 48000, 32000),
+    2: (22050, 24000, 16000),
+    0: (11025, 12000, 8000),
+}
 
 
 def parse_mp3(data: bytes) -> dict | None:
@@ -339,7 +381,11 @@ def audio_info(data: bytes) -> dict:
     """Best-effort {format, duration_s, comment} for uploaded audio bytes."""
     wav = parse_wav(data)
     if wav:
-        return {"format": "wav", "duration_s": wav["duration_s"], "comment": wav["comment"]}
+        return {
+            "format": "wav",
+            "duration_s": wav["duration_s"],
+            "comment": wav["comment"],
+        }
     if data[:4] == b"OggS":
         ogg = parse_ogg(data)
         if ogg:
@@ -347,7 +393,11 @@ def audio_info(data: bytes) -> dict:
     if data[:3] == b"ID3" or (len(data) > 1 and data[0] == 0xFF and (data[1] & 0xE0) == 0xE0):
         mp3 = parse_mp3(data)
         if mp3:
-            return {"format": "mp3", "duration_s": mp3["duration_s"], "comment": mp3["comment"]}
+            return {
+                "format": "mp3",
+                "duration_s": mp3["duration_s"],
+                "comment": mp3["comment"],
+            }
     # Unknown container: assume 128 kbps.
     return {"format": "unknown", "duration_s": len(data) / 16000, "comment": None}
 
@@ -362,7 +412,12 @@ def make_glb(seed: int) -> bytes:
     positions = (0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.5 + s / 2, 1.0, 0.0)
     bin_data = struct.pack("<9f", *positions) + struct.pack("<3H", 0, 1, 2)
     bin_data += b"\x00" * (-len(bin_data) % 4)
-    color = [((seed >> 8) & 0xFF) / 255, ((seed >> 16) & 0xFF) / 255, ((seed >> 24) & 0xFF) / 255, 1.0]
+    color = [
+        ((seed >> 8) & 0xFF) / 255,
+        ((seed >> 16) & 0xFF) / 255,
+        ((seed >> 24) & 0xFF) / 255,
+        1.0,
+    ]
     gltf = {
         "asset": {"version": "2.0", "generator": "hypereal-simulator"},
         "scene": 0,

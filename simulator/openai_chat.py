@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import orjson
 
@@ -51,7 +52,7 @@ def openai_error_body(status: int, message: str, param: str | None = None) -> di
 
 
 async def openai_error(req: Request, status: int, message: str, param: str | None = None) -> None:
-    headers = [(b"x-request-id", new_id("req_", 8).encode())] + retry_headers(status, req.fault)
+    headers = [(b"x-request-id", new_id("req_", 8).encode()), *retry_headers(status, req.fault)]
     await req.respond_json(status, openai_error_body(status, message, param), headers)
 
 
@@ -88,13 +89,20 @@ def _content_texts(content: Any, texts: list[str]) -> int:
                 t = part.get("text") if ptype != "refusal" else part.get("refusal")
                 if isinstance(t, str):
                     texts.append(t)
-            elif ptype in ("image_url", "input_image", "input_audio", "file", "input_file", "image"):
+            elif ptype in (
+                "image_url",
+                "input_image",
+                "input_audio",
+                "file",
+                "input_file",
+                "image",
+            ):
                 media += 1
     return media
 
 
 class ChatInput:
-    __slots__ = ("texts", "media", "last_user", "tool_result_last", "n_messages")
+    __slots__ = ("last_user", "media", "n_messages", "texts", "tool_result_last")
 
     def __init__(self) -> None:
         self.texts: list[str] = []
@@ -161,7 +169,10 @@ def usage_obj(plan: T.Plan, completion_tokens: int | None = None) -> dict:
         "prompt_tokens": plan.prompt_tokens,
         "completion_tokens": c,
         "total_tokens": plan.prompt_tokens + c,
-        "prompt_tokens_details": {"cached_tokens": plan.cached_tokens, "audio_tokens": 0},
+        "prompt_tokens_details": {
+            "cached_tokens": plan.cached_tokens,
+            "audio_tokens": 0,
+        },
         "completion_tokens_details": {
             "reasoning_tokens": plan.reasoning_tokens,
             "audio_tokens": 0,
@@ -189,7 +200,10 @@ def build_plans(body: dict, model: str, faults) -> list[T.Plan]:
     prompt_text = ci.prompt_text
     prompt_tokens = prompt_token_count(len(prompt_text), ci.media, len(tools_json))
     rf = body.get("response_format") or {}
-    json_mode = isinstance(rf, dict) and rf.get("type") in ("json_object", "json_schema")
+    json_mode = isinstance(rf, dict) and rf.get("type") in (
+        "json_object",
+        "json_schema",
+    )
     schema = None
     if isinstance(rf, dict) and rf.get("type") == "json_schema":
         schema = (rf.get("json_schema") or {}).get("schema")
@@ -235,7 +249,10 @@ def _tool_call_id(plan: T.Plan, i: int) -> str:
 def completion_json(cid: str, model: str, plans: list[T.Plan], with_usage: bool) -> dict:
     choices = []
     for i, p in enumerate(plans):
-        msg: dict[str, Any] = {"role": "assistant", "content": None if p.tool_calls else p.text}
+        msg: dict[str, Any] = {
+            "role": "assistant",
+            "content": None if p.tool_calls else p.text,
+        }
         msg["refusal"] = None
         msg["annotations"] = []
         if p.tool_calls:
@@ -297,20 +314,73 @@ def chunk_frames(
                     ]
                 }
                 if j == 0:
-                    delta = {"role": "assistant", "content": None, **delta, "refusal": None}
-                yield chunk([{"index": i, "delta": delta, "logprobs": None, "finish_reason": None}]), False
+                    delta = {
+                        "role": "assistant",
+                        "content": None,
+                        **delta,
+                        "refusal": None,
+                    }
+                yield (
+                    chunk(
+                        [
+                            {
+                                "index": i,
+                                "delta": delta,
+                                "logprobs": None,
+                                "finish_reason": None,
+                            }
+                        ]
+                    ),
+                    False,
+                )
                 for piece in tc.pieces:
                     d2 = {"tool_calls": [{"index": j, "function": {"arguments": piece}}]}
-                    yield chunk([{"index": i, "delta": d2, "logprobs": None, "finish_reason": None}]), True
+                    yield (
+                        chunk(
+                            [
+                                {
+                                    "index": i,
+                                    "delta": d2,
+                                    "logprobs": None,
+                                    "finish_reason": None,
+                                }
+                            ]
+                        ),
+                        True,
+                    )
         else:
             first = {"role": "assistant", "content": "", "refusal": None}
-            yield chunk([{"index": i, "delta": first, "logprobs": None, "finish_reason": None}]), False
+            yield (
+                chunk(
+                    [
+                        {
+                            "index": i,
+                            "delta": first,
+                            "logprobs": None,
+                            "finish_reason": None,
+                        }
+                    ]
+                ),
+                False,
+            )
             for piece in p.pieces:
                 yield (
-                    chunk([{"index": i, "delta": {"content": piece}, "logprobs": None, "finish_reason": None}]),
+                    chunk(
+                        [
+                            {
+                                "index": i,
+                                "delta": {"content": piece},
+                                "logprobs": None,
+                                "finish_reason": None,
+                            }
+                        ]
+                    ),
                     True,
                 )
-        yield chunk([{"index": i, "delta": {}, "logprobs": None, "finish_reason": p.finish}]), False
+        yield (
+            chunk([{"index": i, "delta": {}, "logprobs": None, "finish_reason": p.finish}]),
+            False,
+        )
     if usage_field:
         d = {
             "id": cid,
@@ -354,8 +424,7 @@ async def chat_completions(req: Request, *, auth_style: str = "bearer") -> None:
         if not isinstance(raw_model, str) or not raw_model:
             raise HTTPError(400, "you must provide a model parameter")
         model, model_opts = split_model(raw_model)
-        if model.startswith("models/"):
-            model = model[len("models/") :]
+        model = model.removeprefix("models/")
         f = req.faults(model_opts)
         stream = body.get("stream") is True
         sse_forced = f.sse_always and not stream
@@ -367,7 +436,10 @@ async def chat_completions(req: Request, *, auth_style: str = "bearer") -> None:
         await openai_error(req, exc.status, exc.message)
         return
     cid = new_id("chatcmpl-", 14)
-    rid = [(b"x-request-id", new_id("req_", 8).encode()), (b"openai-model", model.encode())]
+    rid = [
+        (b"x-request-id", new_id("req_", 8).encode()),
+        (b"openai-model", model.encode()),
+    ]
     if stream:
         so = body.get("stream_options") or {}
         include_usage = bool(so.get("include_usage")) if isinstance(so, dict) else False
@@ -419,7 +491,12 @@ async def gemini_compat_chat(req: Request) -> None:
     await chat_completions(req, auth_style="google")
 
 
-GEMINI_COMPAT_MODELS = ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-3-pro-preview")
+GEMINI_COMPAT_MODELS = (
+    "gemini-2.5-pro",
+    "gemini-2.5-flash",
+    "gemini-2.5-flash-lite",
+    "gemini-3-pro-preview",
+)
 
 
 async def gemini_compat_models(req: Request) -> None:

@@ -13,7 +13,8 @@ Token model (documented in README):
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import orjson
 
@@ -121,7 +122,7 @@ def _build_corpus() -> tuple[list[str], list[int]]:
         words.extend(_SUBJECTS[next(rnd) % len(_SUBJECTS)].split())
         words.append(_VERBS[next(rnd) % len(_VERBS)])
         adj = _ADJS[next(rnd) % len(_ADJS)]
-        words.append("an" if adj[0] in "aeiou" else "a")
+        words.append("an" if adj[0] in "aeio" or adj == "honest" else "a")
         words.append(adj)
         words.append(_OBJECTS[next(rnd) % len(_OBJECTS)])
         if next(rnd) % 2:
@@ -162,6 +163,20 @@ def pieces(seed: int, n: int) -> list[str]:
     if out and out[0].startswith(" "):
         out[0] = out[0][1:]
     return out
+
+
+def whole_sentences(seed: int, n: int) -> list[str]:
+    """About ``n`` pieces, ending at a sentence boundary (trimmed back when that
+    keeps at least 3/4 of ``n``, otherwise extended to the next boundary)."""
+    if n <= 0:
+        return []
+    ps = pieces(seed, n + 24)
+    ends = [i + 1 for i, p in enumerate(ps) if p in (".", "!")]
+    back = [e for e in ends if e <= n]
+    if back and back[-1] >= (3 * n) // 4:
+        return ps[: back[-1]]
+    fwd = [e for e in ends if e > n]
+    return ps[: fwd[0]] if fwd else ps[:n]
 
 
 def sentence(seed: int, max_words: int = 8) -> str:
@@ -338,7 +353,7 @@ def join_texts(texts: Iterable[str]) -> str:
 
 
 class Tool:
-    __slots__ = ("name", "description", "parameters")
+    __slots__ = ("description", "name", "parameters")
 
     def __init__(self, name: str, description: str = "", parameters: Any = None):
         self.name = name
@@ -347,7 +362,7 @@ class Tool:
 
 
 class ToolCall:
-    __slots__ = ("name", "arguments", "pieces")
+    __slots__ = ("arguments", "name", "pieces")
 
     def __init__(self, name: str, arguments: str):
         self.name = name
@@ -362,14 +377,14 @@ class Plan:
     """
 
     __slots__ = (
-        "seed",
-        "prompt_tokens",
         "cached_tokens",
-        "pieces",
-        "tool_calls",
-        "reasoning_tokens",
-        "reasoning_pieces",
         "finish",
+        "pieces",
+        "prompt_tokens",
+        "reasoning_pieces",
+        "reasoning_tokens",
+        "seed",
+        "tool_calls",
     )
 
     def __init__(self) -> None:
@@ -454,11 +469,17 @@ def make_plan(
         p.tool_calls.append(ToolCall(tool.name, tool_arguments(tool.parameters, p.seed, last_user)))
         p.finish = "tool_calls"
     else:
-        n = faults.tokens if faults.tokens is not None else default_output_tokens(p.seed, last_user or prompt_text)
+        n = (
+            faults.tokens
+            if faults.tokens is not None
+            else default_output_tokens(p.seed, last_user or prompt_text)
+        )
         if faults.empty:
             n = 0
         if json_mode or json_schema:
             p.pieces = chunk_text(json_answer(json_schema, p.seed, last_user, max(3, n // 2)), 4) if n else []
+        elif faults.tokens is None:
+            p.pieces = whole_sentences(p.seed, n)
         else:
             p.pieces = pieces(p.seed, n)
 
@@ -474,7 +495,7 @@ def make_plan(
             p.pieces = p.pieces[: cap - p.reasoning_tokens]
             p.finish = "length"
     if p.reasoning_tokens and reasoning_visible:
-        # Visible thinking text; its length is the reasoning token count (max 48
+        # Visible thinking text; its length is the reasoning token count (max 256
         # pieces are materialised, the rest is "hidden" but still billed).
-        p.reasoning_pieces = pieces(p.seed ^ 0x5EED, min(p.reasoning_tokens, 48))
+        p.reasoning_pieces = pieces(p.seed ^ 0x5EED, min(p.reasoning_tokens, 256))
     return p
