@@ -370,7 +370,9 @@ class Call:
         source, target = attempt.route.protocol, self.inbound.protocol
         native = source == target
         translator = (
-            None
+            gemini_wire.ArrayFramer()
+            if native and self.inbound.gemini_array
+            else None
             if native
             else convert.StreamTranslator(
                 source=source,
@@ -479,6 +481,8 @@ class Call:
         return out
 
     def _tail(self, events: list[bytes], adapter, translator) -> bytes:
+        if isinstance(translator, gemini_wire.ArrayFramer):
+            return translator.finish()
         if translator is not None:
             fallback = None
             if adapter.usage_from_events(events) is None:

@@ -58,3 +58,22 @@ def stream_error(error: ApiError, *, array: bool = False) -> bytes:
     if array:
         return b"," + orjson.dumps(body) + b"]"
     return sse_data(body)
+
+
+class ArrayFramer:
+    """Gemini's SSE events re-framed as the JSON array Google streams when
+    a client leaves out `alt=sse`: `[{chunk},\\r\\n{chunk}]`."""
+
+    def __init__(self) -> None:
+        self.started = False
+
+    def feed(self, raw: bytes) -> bytes:
+        payload = b"".join(line[5:].strip() for line in raw.splitlines() if line.startswith(b"data:"))
+        if not payload.startswith(b"{"):
+            return b""
+        prefix = b",\r\n" if self.started else b"["
+        self.started = True
+        return prefix + payload
+
+    def finish(self) -> bytes:
+        return b"]" if self.started else b"[]"
