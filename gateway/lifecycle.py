@@ -90,6 +90,7 @@ async def read_json_body(request: HttpRequest) -> dict:
     raw = request.read()
     if len(raw) > settings.GATEWAY_MAX_BODY_BYTES:
         raise _too_large()
+    request.gateway_body_bytes = len(raw)
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -581,7 +582,7 @@ async def call_run(request: HttpRequest, *, request_id: str, started: float, pri
         hold = worst_case_micros(
             model=model,
             price=price,
-            body_bytes=len(orjson.dumps(inbound.body)),
+            body_bytes=getattr(request, "gateway_body_bytes", 0) or len(orjson.dumps(inbound.body)),
             max_output_tokens=inbound.max_output_tokens,
             choices=inbound.choices,
         )

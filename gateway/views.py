@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import aiohttp
 import orjson
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -154,7 +155,7 @@ async def _count_upstream(*, model, build, read) -> dict | None:
                     return read(orjson.loads(await resp.read()))
                 if resp.status < 500 and resp.status != 429:
                     return None
-        except (TimeoutError, OSError, ValueError):
+        except (TimeoutError, OSError, ValueError, aiohttp.ClientError):
             pass
         route_failed(route)
     return None

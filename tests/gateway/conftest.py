@@ -30,6 +30,26 @@ ROOT = Path(__file__).resolve().parents[2]
 PING_SECONDS = 0.4
 MAX_BODY_BYTES = 1_000_000
 _names = itertools.count(1)
+# The catalog's models the live tests call (loading all of them for every
+# test would double the suite's time on PostgreSQL).
+LIVE_MODELS = frozenset(
+    {
+        "gpt-5.4-mini",
+        "gpt-5.4-nano",
+        "gpt-5.5",
+        "gpt-5.5-pro",
+        "deepseek-v3.2",
+        "claude-opus-4-6",
+        "claude-sonnet-4-6",
+        "claude-haiku-4-5",
+        "gpt-5-codex",
+        "gpt-5.1-codex",
+        "gemini-3.1-pro",
+        "gemini-3.1-fast",
+        "gemini-3.1-thinking",
+        "gemini-3-flash-official",
+    }
+)
 
 
 def _free_port() -> int:
@@ -200,7 +220,7 @@ class Live:
 @pytest.fixture
 def live(gateway_url, simulator, make_user, transactional_db):
     data = catalog_file_read()
-    data = {**data, "models": [m for m in data["models"] if m["kind"] == "chat"]}
+    data = {**data, "models": [m for m in data["models"] if m["id"] in LIVE_MODELS]}
     catalog_load(data=data, simulator_url=simulator, upstream_api_key="sim-test-key")
     user = make_user(credits=1000)
     minted = api_key_mint(user=user)
@@ -220,16 +240,19 @@ def expected_cost(record) -> int:
     return -(-scaled // 1_000_000)
 
 
-def wait_record(request_id: str, seconds: float = 10.0):
-    """The usage record of a request. A stream is settled right after its
-    last event, which a client may have read a moment before."""
+def wait_record(request_id: str | None = None, seconds: float = 10.0, **filters):
+    """The usage record of a request (by id or other fields). A stream is
+    settled right after its last event, which a client may have read a
+    moment before; the server process writes it, so this polls."""
     from gateway.models import UsageRecord
 
+    if request_id is not None:
+        filters["request_id"] = request_id
     deadline = time.monotonic() + seconds
     while True:
-        record = UsageRecord.objects.filter(request_id=request_id).first()
+        record = UsageRecord.objects.filter(**filters).first()
         if record is not None or time.monotonic() > deadline:
-            assert record is not None, f"no usage record for {request_id}"
+            assert record is not None, f"no usage record for {filters}"
             return record
         time.sleep(0.02)
 

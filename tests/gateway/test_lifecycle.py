@@ -287,6 +287,21 @@ def test_client_disconnect_mid_stream_bills_what_was_generated(live):
     assert record.cost_micros > 0
 
 
+def test_client_giving_up_on_a_slow_answer_pays_nothing(live):
+    model = faulty(live, "delay_ms=3000")
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        requests.post(
+            f"{live.api}/chat/completions",
+            json={"model": model.slug, "messages": HELLO},
+            headers={"Authorization": f"Bearer {live.key}"},
+            timeout=0.5,
+        )
+    # Settled as soon as the client left, long before the upstream answered.
+    record = wait_record(model_served=model.slug, seconds=2.0)
+    assert_billed(record.request_id, outcome="client_gone")
+    assert record.cost_micros == 0 and record.latency_ms < 2500
+
+
 def test_fifty_concurrent_streams_settle_exactly(live):
     # Fifty holds of the worst case (128k output tokens each) at once, above
     # the 200-credit minimum balance.
