@@ -210,6 +210,7 @@ class Call:
                 route, self._body_for(route.protocol), stream=stream, client_headers=self.inbound.client_headers
             )
             resp = None
+            self.route = route  # the record names the last route tried
             try:
                 resp = await session.post(
                     url, data=payload, headers=headers, timeout=upstream_timeout(route.timeout_seconds)
@@ -224,7 +225,6 @@ class Call:
                         logger.info("route %s answered %s; failing over", route.provider_slug, resp.status)
                         continue
                     # The request itself is wrong; another route would refuse it too.
-                    self.route = route
                     raise ApiError(
                         resp.status, f"The upstream refused the request: {message}", code="upstream_rejected"
                     )
@@ -236,7 +236,6 @@ class Call:
                     if not isinstance(data, dict):
                         raise ValueError("not a JSON object")
                     route_succeeded(route)
-                    self.route = route
                     return Attempt(route=route, adapter=adapter, data=data)
                 if not is_sse:
                     raise ValueError(f"expected an event stream, got {resp.content_type}")
@@ -244,7 +243,6 @@ class Call:
                 if not first:
                     raise ValueError("the stream ended before its first event")
                 route_succeeded(route)
-                self.route = route
                 return Attempt(route=route, adapter=adapter, resp=resp, first=first)
             except ApiError:
                 raise
@@ -434,6 +432,12 @@ class Call:
         except aiohttp.ClientError as exc:
             outcome, status, error_text = Outcome.UPSTREAM_ERROR, 502, f"stream broken: {type(exc).__name__}"
             yield self._stream_error(ApiError(502, "The upstream connection broke mid-stream.", code="upstream_error"))
+        except Exception as exc:
+            # A bug of ours, not the upstream's: the client still gets a
+            # proper end and pays for what it received.
+            logger.exception("stream %s failed", self.request_id)
+            outcome, status, error_text = Outcome.UPSTREAM_ERROR, 502, f"gateway error: {type(exc).__name__}"
+            yield self._stream_error(ApiError(502, "The gateway failed mid-stream.", code="gateway_error"))
         except (asyncio.CancelledError, GeneratorExit):
             if any(adapter.is_final_event(e) for e in events[-3:]):
                 # The client had the whole answer and hung up before the end.
@@ -628,3 +632,10 @@ async def call_run(request: HttpRequest, *, request_id: str, started: float, pri
     except asyncio.CancelledError:
         await call.settle(usage=Usage(), outcome=Outcome.CLIENT_GONE, status=499, error="the client went away")
         raise
+    except Exception as exc:
+        # The answer could not be turned into the client's format: the
+        # client gets nothing, so it pays nothing.
+        logger.exception("answer %s failed", request_id)
+        await call.settle(usage=Usage(), outcome=Outcome.UPSTREAM_ERROR, status=502, error=f"gateway error: {exc}")
+        error = ApiError(502, "The upstream answer could not be converted.", code="gateway_error")
+        return error_response(error, wire=wire, request_id=request_id, headers=call._response_headers())
