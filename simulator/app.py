@@ -256,8 +256,9 @@ def fault_message(status: int) -> str:
 async def pre_faults(req: Request, f: Faults, error: ErrorFn, *, streaming: bool = False) -> bool:
     """Apply delay/status/stall faults that act before the first byte.
 
-    Returns True when the request has been fully handled (error sent or the
-    client went away while stalled)."""
+    ``streaming=True`` leaves ``stall`` to the stream writer (or, for media
+    jobs, to the job itself).  Returns True when the request has been fully
+    handled (error sent or the client went away while stalled)."""
     if f.delay_ms > 0:
         await asyncio.sleep(f.delay_ms / 1000)
     if f.status is not None and f.status >= 400:

@@ -173,7 +173,7 @@ def transcript_for(audio: bytes) -> tuple[str, float]:
         return info["comment"], duration
     seed = int.from_bytes(hashlib.blake2b(audio, digest_size=8).digest(), "big")
     n = max(1, round(duration * 2.5))  # ~150 words per minute
-    return "".join(T.pieces(seed, n)), duration
+    return "".join(T.whole_sentences(seed, n)), duration
 
 
 def segments_for(text: str, duration: float) -> list[dict]:

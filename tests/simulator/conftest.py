@@ -45,7 +45,7 @@ class SimProcess:
         env.pop("SIM_API_KEY", None)
         env.update(env_extra or {})
         env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-        self.log = tempfile.NamedTemporaryFile(prefix="sim-", suffix=".log", delete=False)  # noqa: SIM115
+        self.log = tempfile.NamedTemporaryFile(prefix="sim-", suffix=".log", delete=False)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "simulator", "--host", "127.0.0.1", "--port", str(self.port)],
             cwd=str(ROOT),
