@@ -491,7 +491,7 @@ async def models_route(req: Request) -> None:
     model, opts = split_model(raw_model)
     f = req.faults(opts)
     if action == "generateContent":
-        await generate(req, model, f, stream=False, sse_mode=False)
+        await generate(req, model, f, stream=f.sse_always, sse_mode=f.sse_always)
     elif action == "streamGenerateContent":
         await generate(req, model, f, stream=True, sse_mode=req.query.get("alt") == "sse")
     elif action == "countTokens":

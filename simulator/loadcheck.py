@@ -92,6 +92,16 @@ def _client_proc(url: str, body: bytes, seconds: float, concurrency: int, q) -> 
     q.put(asyncio.run(_client(url, body, seconds, concurrency)))
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """utime+stime of a process (Linux /proc), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", help="existing simulator base URL (default: start one)")
@@ -99,6 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--concurrency", type=int, default=64, help="in-flight requests per client process")
     ap.add_argument("--clients", type=int, default=1, help="client processes")
+    ap.add_argument("--pid", type=int, help="simulator pid (with --url) to report its CPU time")
     args = ap.parse_args(argv)
 
     proc = None
@@ -133,6 +144,8 @@ def main(argv: list[str] | None = None) -> None:
             mp.Process(target=_client_proc, args=(url, body, args.seconds, args.concurrency, q))
             for _ in range(args.clients)
         ]
+        server_pid = proc.pid if proc is not None else args.pid
+        cpu0 = _cpu_seconds(server_pid) if server_pid else None
         t0 = time.monotonic()
         for p in procs:
             p.start()
@@ -140,6 +153,7 @@ def main(argv: list[str] | None = None) -> None:
         for p in procs:
             p.join()
         elapsed = time.monotonic() - t0
+        cpu1 = _cpu_seconds(server_pid) if server_pid else None
     finally:
         if proc is not None:
             proc.terminate()
@@ -151,6 +165,14 @@ def main(argv: list[str] | None = None) -> None:
         f"ok={ok} errors={errors} -> {ok / args.seconds:,.0f} req/s "
         f"(wall {elapsed:.1f}s, 1 simulator process, {os.cpu_count()} CPUs)"
     )
+    if cpu0 is not None and cpu1 is not None and ok:
+        used = cpu1 - cpu0
+        per_req = used / ok
+        print(
+            f"simulator CPU: {used:.2f}s = {per_req * 1e6:.0f} us/request "
+            f"(~{1 / per_req:,.0f} req/s per fully used core; if this is far above the measured "
+            f"rate, the load generator, not the simulator, was the limit)"
+        )
 
 
 if __name__ == "__main__":

@@ -345,3 +345,13 @@ def test_stream_faults(client, sim):
 def test_models_list(client):
     ids = [m.id for m in client.models.list()]
     assert "claude-sonnet-4-6" in ids
+
+
+def test_sse_always(sim):
+    r = requests.post(
+        f"{sim}/anthropic/v1/messages",
+        headers={"x-api-key": "k", "X-Sim-Fault": "sse_always=1"},
+        json={"model": "claude-sonnet-4-6", "max_tokens": 20, "messages": [{"role": "user", "content": "x"}]},
+    )
+    assert r.headers["content-type"].startswith("text/event-stream")
+    assert "event: message_stop" in r.text

@@ -161,3 +161,17 @@ def test_multipart_parser():
     assert parts[0].text == "add a hat"
     assert parts[1].data == b"\x89PNG\r\n\x1a\nDATA"
     assert parts[1].content_type == "image/png"
+
+
+def test_fault_times_fails_only_first_k(sim):
+    body = {
+        "model": "gpt-5.5::status=503,times=2,tag=times-test",
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    codes = [
+        requests.post(
+            f"{sim}/openai/v1/chat/completions", json=body, headers={"Authorization": "Bearer k"}
+        ).status_code
+        for _ in range(4)
+    ]
+    assert codes == [503, 503, 200, 200]

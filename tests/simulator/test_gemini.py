@@ -229,3 +229,14 @@ def test_inline_data_counted(sim):
         },
     )
     assert r.json()["totalTokens"] == 1 + 85
+
+
+def test_sse_always_on_generate_content(sim):
+    r = requests.post(
+        f"{sim}/gemini/v1beta/models/gemini-2.5-flash:generateContent?key=k",
+        headers={"X-Sim-Fault": "sse_always=1"},
+        json={"contents": [{"parts": [{"text": "x"}]}]},
+    )
+    assert r.headers["content-type"].startswith("text/event-stream")
+    datas = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: ")]
+    assert datas[-1]["candidates"][0]["finishReason"] == "STOP"
