@@ -40,13 +40,13 @@ class Faults:
         "poll_429",
         "reset_after",
         "retry_after",
+        "spec",
         "sse_always",
         "stall",
         "status",
+        "times",
         "tokens",
         "tokens_per_s",
-        "times",
-        "spec",
     )
 
     def __init__(self) -> None:
