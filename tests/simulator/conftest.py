@@ -87,7 +87,10 @@ class SimProcess:
 def sim_proc():
     p = SimProcess()
     yield p
+    logs = p.logs()
     p.stop()
+    # Handler exceptions are logged (and answered with 500): none may happen.
+    assert "Traceback" not in logs and "handler error" not in logs, logs
 
 
 @pytest.fixture(scope="session")
