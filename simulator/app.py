@@ -74,9 +74,7 @@ class Request:
         self.method: str = scope["method"]
         self.path: str = scope["path"]
         self.query_string: bytes = scope.get("query_string", b"")
-        self.headers: dict[str, str] = {
-            k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ())
-        }
+        self.headers: dict[str, str] = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ())}
         self.body: bytes = b""
         self._query: dict[str, str] | None = None
         self.started = False

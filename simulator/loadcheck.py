@@ -35,8 +35,7 @@ BODIES = {
     ),
     "anthropic": (
         "/anthropic/v1/messages",
-        b'{"model":"claude-sonnet-4-6","max_tokens":256,'
-        b'"messages":[{"role":"user","content":"Hello there"}]}',
+        b'{"model":"claude-sonnet-4-6","max_tokens":256,"messages":[{"role":"user","content":"Hello there"}]}',
     ),
     "gemini": (
         "/gemini/v1beta/models/gemini-2.5-flash:generateContent",

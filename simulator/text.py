@@ -138,9 +138,7 @@ def _build_corpus() -> tuple[list[str], list[int]]:
 CORPUS, SENTENCE_STARTS = _build_corpus()
 _CORPUS_LEN = len(CORPUS)
 # Absolute sentence-end offsets, twice around the corpus (pieces() wraps).
-_SENTENCE_ENDS = [*SENTENCE_STARTS[1:], _CORPUS_LEN] + [
-    _CORPUS_LEN + e for e in [*SENTENCE_STARTS[1:], _CORPUS_LEN]
-]
+_SENTENCE_ENDS = [*SENTENCE_STARTS[1:], _CORPUS_LEN] + [_CORPUS_LEN + e for e in [*SENTENCE_STARTS[1:], _CORPUS_LEN]]
 
 
 def seed_of(*parts: str) -> int:
@@ -290,9 +288,7 @@ def value_for_schema(schema: Any, seed: int, name: str = "", context: str = "", 
         props = schema.get("properties") or {}
         required = schema.get("required")
         keys = list(props.keys()) if required is None else [k for k in props if k in required] or list(props)
-        return {
-            k: value_for_schema(props[k], seed + i * 7919, k, context, depth + 1) for i, k in enumerate(keys)
-        }
+        return {k: value_for_schema(props[k], seed + i * 7919, k, context, depth + 1) for i, k in enumerate(keys)}
     if typ == "array":
         items = schema.get("items") or {"type": "string"}
         count = max(1, int(schema.get("minItems") or 1))
@@ -473,11 +469,7 @@ def make_plan(
         p.tool_calls.append(ToolCall(tool.name, tool_arguments(tool.parameters, p.seed, last_user)))
         p.finish = "tool_calls"
     else:
-        n = (
-            faults.tokens
-            if faults.tokens is not None
-            else default_output_tokens(p.seed, last_user or prompt_text)
-        )
+        n = faults.tokens if faults.tokens is not None else default_output_tokens(p.seed, last_user or prompt_text)
         if faults.empty:
             n = 0
         if json_mode or json_schema:

@@ -30,9 +30,7 @@ def raw_stream(sim, body, fault=None):
     headers = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
     if fault:
         headers["X-Sim-Fault"] = fault
-    r = requests.post(
-        f"{sim}/anthropic/v1/messages", json={**body, "stream": True}, headers=headers, stream=True
-    )
+    r = requests.post(f"{sim}/anthropic/v1/messages", json={**body, "stream": True}, headers=headers, stream=True)
     out = []
     event = None
     for line in r.iter_lines(decode_unicode=True):

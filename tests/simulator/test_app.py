@@ -127,9 +127,7 @@ def test_fault_parsing():
     assert base == "claude-sonnet-4-6"
     assert opts == {"delay_ms": "200", "tokens_per_s": "20"}
     assert faults.split_model("gpt-5.5") == ("gpt-5.5", {})
-    f = faults.collect(
-        "status=503;delay_ms=300;malformed=1;stall;unknown=3", {"status": "429", "tokens": "7"}
-    )
+    f = faults.collect("status=503;delay_ms=300;malformed=1;stall;unknown=3", {"status": "429", "tokens": "7"})
     assert f.status == 503  # header wins
     assert f.delay_ms == 300
     assert f.malformed is True and f.stall is True
@@ -171,9 +169,7 @@ def test_fault_times_fails_only_first_k(sim):
         "messages": [{"role": "user", "content": "x"}],
     }
     codes = [
-        requests.post(
-            f"{sim}/openai/v1/chat/completions", json=body, headers={"Authorization": "Bearer k"}
-        ).status_code
+        requests.post(f"{sim}/openai/v1/chat/completions", json=body, headers={"Authorization": "Bearer k"}).status_code
         for _ in range(4)
     ]
     assert codes == [503, 503, 200, 200]

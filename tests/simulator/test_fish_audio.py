@@ -71,9 +71,7 @@ def test_tts_zero_shot_references(fish):
     # msgpack body with raw bytes, as the official SDK sends it
     r2 = fish(
         "/v1/tts",
-        data=msgpack.packb(
-            {"text": "Clone me.", "format": "wav", "references": [{"audio": ref, "text": "ref"}]}
-        ),
+        data=msgpack.packb({"text": "Clone me.", "format": "wav", "references": [{"audio": ref, "text": "ref"}]}),
         headers={"Content-Type": "application/msgpack", "model": "s1"},
     )
     assert r2.status_code == 200 and r2.content == r.content

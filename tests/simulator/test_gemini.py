@@ -15,9 +15,7 @@ from google.genai import errors, types
 def client(sim):
     return genai.Client(
         api_key="goog-test",
-        http_options=types.HttpOptions(
-            base_url=f"{sim}/gemini", retry_options=types.HttpRetryOptions(attempts=1)
-        ),
+        http_options=types.HttpOptions(base_url=f"{sim}/gemini", retry_options=types.HttpRetryOptions(attempts=1)),
     )
 
 
@@ -113,16 +111,12 @@ def test_function_calling(client):
     cfg = types.GenerateContentConfig(
         tools=[tool], automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True)
     )
-    r = client.models.generate_content(
-        model="gemini-2.5-flash", contents="What's the weather in Seoul?", config=cfg
-    )
+    r = client.models.generate_content(model="gemini-2.5-flash", contents="What's the weather in Seoul?", config=cfg)
     (fc,) = r.function_calls
     assert fc.name == "get_weather"
     assert fc.args == {"location": "Seoul"}
     chunks = list(
-        client.models.generate_content_stream(
-            model="gemini-2.5-flash", contents="weather in Seoul", config=cfg
-        )
+        client.models.generate_content_stream(model="gemini-2.5-flash", contents="weather in Seoul", config=cfg)
     )
     calls = [c.function_calls for c in chunks if c.function_calls]
     assert calls and calls[0][0].args == {"location": "Seoul"}
@@ -134,11 +128,7 @@ def test_function_calling(client):
             types.Content(role="model", parts=[types.Part(function_call=fc)]),
             types.Content(
                 role="user",
-                parts=[
-                    types.Part(
-                        function_response=types.FunctionResponse(name="get_weather", response={"temp": 20})
-                    )
-                ],
+                parts=[types.Part(function_response=types.FunctionResponse(name="get_weather", response={"temp": 20}))],
             ),
         ],
         config=cfg,
@@ -185,9 +175,7 @@ def test_errors_google_shape(client, sim):
     with pytest.raises(errors.ServerError) as ei:
         client.models.generate_content(model="gemini-2.5-flash::status=503", contents="x")
     assert ei.value.status == "UNAVAILABLE"
-    r = requests.post(
-        f"{sim}/gemini/v1beta/models/gemini-2.5-flash:generateContent?key=k", json={"contents": []}
-    )
+    r = requests.post(f"{sim}/gemini/v1beta/models/gemini-2.5-flash:generateContent?key=k", json={"contents": []})
     assert r.status_code == 400
     assert r.json()["error"]["status"] == "INVALID_ARGUMENT"
     r = requests.post(
@@ -222,11 +210,7 @@ def test_inline_data_counted(sim):
     r = requests.post(
         f"{sim}/gemini/v1beta/models/gemini-2.5-flash:countTokens",
         headers={"x-goog-api-key": "k"},
-        json={
-            "contents": [
-                {"parts": [{"text": "abcd"}, {"inlineData": {"mimeType": "image/png", "data": png}}]}
-            ]
-        },
+        json={"contents": [{"parts": [{"text": "abcd"}, {"inlineData": {"mimeType": "image/png", "data": png}}]}]},
     )
     assert r.json()["totalTokens"] == 1 + 85
 

@@ -82,9 +82,9 @@ def test_output_kinds(ws, http, model, ctype, magic):
 def test_sync_mode(ws):
     submit, _ = ws
     t0 = time.monotonic()
-    d = submit(
-        "wavespeed-ai/flux-dev", {"prompt": "x", "enable_sync_mode": True}, fault="duration_ms=200"
-    ).json()["data"]
+    d = submit("wavespeed-ai/flux-dev", {"prompt": "x", "enable_sync_mode": True}, fault="duration_ms=200").json()[
+        "data"
+    ]
     assert time.monotonic() - t0 >= 0.2
     assert d["status"] == "completed" and len(d["outputs"]) == 1
 

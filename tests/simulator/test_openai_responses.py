@@ -161,9 +161,7 @@ def test_function_call(client, sim):
     assert json.loads(fc.arguments) == {"city": "Lisbon"}
     assert r.output_text == ""
     # stream form
-    events = raw_events(
-        sim, {"model": "gpt-5.5", "input": "weather in Lisbon", "tools": [WEATHER], "stream": True}
-    )
+    events = raw_events(sim, {"model": "gpt-5.5", "input": "weather in Lisbon", "tools": [WEATHER], "stream": True})
     types = [e for e, _ in events]
     assert "response.function_call_arguments.delta" in types
     args = "".join(d["delta"] for e, d in events if e == "response.function_call_arguments.delta")
@@ -188,9 +186,7 @@ def test_max_output_tokens_incomplete(client, sim):
     assert r.status == "incomplete"
     assert r.incomplete_details.reason == "max_output_tokens"
     assert r.usage.output_tokens == 16
-    events = raw_events(
-        sim, {"model": "gpt-5.5", "input": "long answer", "max_output_tokens": 16, "stream": True}
-    )
+    events = raw_events(sim, {"model": "gpt-5.5", "input": "long answer", "max_output_tokens": 16, "stream": True})
     assert events[-1][0] == "response.incomplete"
 
 
