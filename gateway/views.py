@@ -29,8 +29,7 @@ from gateway.wire import simple_chat as simple_chat_wire
 
 def _json(payload, *, status: int = 200, request_id: str | None = None) -> HttpResponse:
     response = HttpResponse(orjson.dumps(payload), status=status, content_type="application/json")
-    if request_id:
-        response["X-Request-Id"] = request_id
+    response["X-Request-Id"] = response["request-id"] = request_id or request_id_new()
     return response
 
 

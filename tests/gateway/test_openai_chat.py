@@ -203,7 +203,9 @@ def test_listings(live):
     assert models["gpt-5.5"].model_extra["pricing"]["input_per_mtok"] == 200
     assert c.models.retrieve("gpt-5.5").id == "gpt-5.5"
     # The docs: GET chat/completions and GET responses list their models, no key needed.
-    chat = requests.get(f"{live.api}/chat/completions").json()
+    listing = requests.get(f"{live.api}/chat/completions")
+    assert listing.headers["X-Request-Id"].startswith("req_")
+    chat = listing.json()
     assert chat["object"] == "list"
     chat_ids = {m["id"] for m in chat["data"]}
     assert "gpt-5.5" in chat_ids and "claude-opus-4-6" not in chat_ids
