@@ -228,7 +228,8 @@ class Call:
                     raise ApiError(
                         resp.status, f"The upstream refused the request: {message}", code="upstream_rejected"
                     )
-                is_sse = resp.content_type == "text/event-stream"
+                # Not resp.content_type: that parses the header with the email package.
+                is_sse = resp.headers.get("Content-Type", "").startswith("text/event-stream")
                 if not stream:
                     raw = await resp.read()
                     resp.release()
@@ -238,7 +239,7 @@ class Call:
                     route_succeeded(route)
                     return Attempt(route=route, adapter=adapter, data=data)
                 if not is_sse:
-                    raise ValueError(f"expected an event stream, got {resp.content_type}")
+                    raise ValueError(f"expected an event stream, got {resp.headers.get('Content-Type')}")
                 first = await resp.content.readany()
                 if not first:
                     raise ValueError("the stream ended before its first event")

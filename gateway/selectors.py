@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from asgiref.sync import sync_to_async
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db.models import Count, Q, Sum
 
@@ -16,13 +16,25 @@ from billing.models import micros_to_credits
 from catalog.selectors import CatalogSnapshot, ModelView, catalog_snapshot
 from gateway.models import UsageRecord
 
+_cache = None
+
+
+def _process_cache():
+    """One cache client for the whole process. Django's `cache` proxy is
+    per async context, so under ASGI every request would open a new Redis
+    connection through it."""
+    global _cache
+    if _cache is None:
+        _cache = caches.create_connection(DEFAULT_CACHE_ALIAS)
+    return _cache
+
 
 async def principal_authenticate(*, raw_key: str | None) -> KeyPrincipal | None:
     """The key's principal. On a cache hit this is one cache read on the
     event loop: no database query and no thread hop."""
     if not raw_key or not raw_key.startswith(API_KEY_PREFIX) or len(raw_key) > 256:
         return None
-    cached = cache.get(api_key_cache_key(api_key_hash(raw_key)))
+    cached = _process_cache().get(api_key_cache_key(api_key_hash(raw_key)))
     if isinstance(cached, KeyPrincipal):
         if cached.expires_at is not None and cached.expires_at <= time.time():
             return None
