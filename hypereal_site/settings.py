@@ -274,6 +274,14 @@ UPSTREAM_SIMULATOR_KEY = os.environ.get("UPSTREAM_SIMULATOR_KEY", "sim-local-key
 API_KEY_CACHE_SECONDS = env_int("API_KEY_CACHE_SECONDS", 300)
 HOLD_TTL_SECONDS = env_int("HOLD_TTL_SECONDS", 3600)
 
+# --- Gateway ----------------------------------------------------------------
+# Requests per rolling hour, per API key and per user across all their keys
+# (the docs: 1,000 per key; keys of one user share the user's quota). Each
+# key and user can override these; 0 turns a scope off.
+RATE_LIMIT_KEY_PER_HOUR = env_int("RATE_LIMIT_KEY_PER_HOUR", 1000)
+RATE_LIMIT_USER_PER_HOUR = env_int("RATE_LIMIT_USER_PER_HOUR", 1000)
+RATE_LIMIT_WINDOW_SECONDS = env_int("RATE_LIMIT_WINDOW_SECONDS", 3600)
+
 # Stripe (top-ups). Without keys the top-up page says top-ups are off.
 STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
 STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY", "")
