@@ -44,7 +44,9 @@ def _memory_broker():
     from hypereal_site.celery_app import app
 
     app.conf.broker_url = "memory://"
-    app.conf.broker_transport_options = {}
+    # Virtual transports poll their queues; the default second per poll would
+    # dominate every test that waits for a task.
+    app.conf.broker_transport_options = {"polling_interval": 0.01}
     yield
 
 
@@ -69,6 +71,70 @@ def media_catalog(db, sim_url):
     from catalog.selectors import catalog_snapshot_invalidate
     from catalog.services import catalog_file_read, catalog_load
 
-    summary = catalog_load(data=catalog_file_read(), simulator_url=sim_url, upstream_api_key=SIM_KEY)
+    data = catalog_file_read()
+    # Only the media models (the LLMs are not used here and loading them per
+    # transactional test is most of the set-up time).
+    data["models"] = [m for m in data["models"] if m["family"] == "media"]
+    slugs = {m["id"] for m in data["models"]}
+    data["aliases"] = {a: t for a, t in data.get("aliases", {}).items() if t in slugs}
+    summary = catalog_load(data=data, simulator_url=sim_url, upstream_api_key=SIM_KEY)
     catalog_snapshot_invalidate()
     return summary
+
+
+@pytest.fixture(scope="module")
+def asgi_url():
+    """Our ASGI application served by uvicorn in a thread on a free port:
+    real HTTP to the real views, async long-polls included."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from hypereal_site.asgi import application
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(application, host="127.0.0.1", port=port, lifespan="off", log_level="warning", loop="asyncio")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def celery_worker_thread():
+    """A real Celery worker (threads pool) consuming the memory broker in
+    this process: tasks run with their real countdowns and retries."""
+    from celery.contrib.testing.worker import start_worker
+
+    from hypereal_site.celery_app import app
+
+    with app.connection() as conn:
+        conn.default_channel.queue_purge(app.conf.task_default_queue)
+    with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False, shutdown_timeout=30) as worker:
+        yield worker
+
+
+@pytest.fixture
+def live(settings, asgi_url, celery_worker_thread, media_catalog):
+    """Everything running: server, worker, simulator, catalog. Tests using it
+    must be transactional (other threads read what the test writes)."""
+    settings.PUBLIC_BASE_URL = asgi_url
+    settings.ALLOWED_HOSTS = ["*"]
+    return asgi_url
+
+
+@pytest.fixture
+def customer(make_user):
+    """A user with 1000 credits and an API key: (user, raw key)."""
+    from accounts.services import api_key_mint
+
+    user = make_user(credits=1000)
+    return user, api_key_mint(user=user).raw_key
