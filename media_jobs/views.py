@@ -29,8 +29,9 @@ from gateway.auth import api_key_from_request
 from gateway.errors import ApiError, WireFormat, error_insufficient_credits, error_invalid_key, error_missing_key
 from gateway.ratelimit import rate_limit_headers, rate_limit_hit
 from media_jobs import presenters, validation
-from media_jobs.models import JOB_ID_PREFIX, RESULT_ID_PREFIX, JobOutput, MediaJob
+from media_jobs.models import JobOutput, MediaJob
 from media_jobs.netguard import UnsafeUrl, url_check
+from media_jobs.selectors import job_get_for_user, job_public_id_normalise, job_webhook_summary
 from media_jobs.services import job_fail, job_submit
 from media_jobs.waiting import job_wait
 
@@ -270,18 +271,15 @@ threed_generate = _job_endpoint(
 # --- Reads --------------------------------------------------------------------------
 
 
-def _public_id(raw: str) -> str:
-    """Jobs are addressed by jobId (job_…) or by an image's resultId (res_…)."""
-    if raw.startswith(RESULT_ID_PREFIX):
-        return JOB_ID_PREFIX + raw[len(RESULT_ID_PREFIX) :]
-    return raw
-
-
-def _job_for_owner(public_id: str, user_id: int) -> MediaJob | None:
-    return MediaJob.objects.filter(public_id=_public_id(public_id), user_id=user_id).first()
-
-
 JOB_TYPES = {choice.value for choice in MediaJob.Type}
+
+
+def _job_detail_body(job: MediaJob) -> dict:
+    body = presenters.job_status_body(job)
+    webhook = job_webhook_summary(job=job)
+    if webhook:
+        body["webhook"] = webhook
+    return body
 
 
 @require_GET
@@ -293,11 +291,11 @@ async def job_detail(request, job_id: str):
         job_type = request.GET.get("type")
         if job_type and job_type not in JOB_TYPES:
             raise validation.bad("type", f"type must be one of {', '.join(sorted(JOB_TYPES))}")
-        job = await sync_to_async(_job_for_owner)(job_id, principal.user_id)
+        job = await sync_to_async(job_get_for_user)(public_id=job_id, user_id=principal.user_id)
         model = request.GET.get("model")
         if job is None or (job_type and job.type != job_type) or (model and model != job.model):
             raise ApiError(404, "Job not found", code="not_found")
-        data = await sync_to_async(presenters.job_status_body)(job)
+        data = await sync_to_async(_job_detail_body)(job)
         return _json(data, headers=headers)
     except Rejected as exc:
         return _error(exc.error, MEDIA, headers={**headers, **exc.headers})
@@ -308,7 +306,7 @@ async def job_detail(request, job_id: str):
 def _output_lookup(job_id: str, index: int, ext: str) -> JobOutput | None:
     return (
         JobOutput.objects.select_related("job")
-        .filter(job__public_id=_public_id(job_id), index=index, extension=ext)
+        .filter(job__public_id=job_public_id_normalise(job_id), index=index, extension=ext)
         .first()
     )
 

@@ -58,3 +58,53 @@ def model_view(slug: str):
     model = catalog_snapshot().resolve(slug)
     assert model is not None, slug
     return model
+
+
+class WebhookReceiver:
+    """A loopback HTTP server standing in for a customer's webhook endpoint.
+    It answers `fail_first` requests with `fail_status`, then 200."""
+
+    def __init__(self, *, fail_first: int = 0, fail_status: int = 503):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.received: list[dict] = []
+        self.fail_first = fail_first
+        self._cond = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with receiver._cond:
+                    receiver.received.append(
+                        {"headers": dict(self.headers.items()), "body": body, "at": time.monotonic(), "path": self.path}
+                    )
+                    failing = len(receiver.received) <= receiver.fail_first
+                    receiver._cond.notify_all()
+                status = fail_status if failing else 200
+                payload = b'{"error": "try later"}' if failing else b'{"received": true}'
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhook/hypereal"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def wait_for(self, count: int, timeout: float = 20.0) -> list[dict]:
+        with self._cond:
+            assert self._cond.wait_for(lambda: len(self.received) >= count, timeout), (
+                f"got {len(self.received)} webhook request(s), expected {count}"
+            )
+            return list(self.received)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
