@@ -74,9 +74,7 @@ class Request:
         self.method: str = scope["method"]
         self.path: str = scope["path"]
         self.query_string: bytes = scope.get("query_string", b"")
-        self.headers: dict[str, str] = {
-            k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ())
-        }
+        self.headers: dict[str, str] = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ())}
         self.body: bytes = b""
         self._query: dict[str, str] | None = None
         self.started = False
@@ -253,14 +251,32 @@ def fault_message(status: int) -> str:
     return FAULT_MESSAGES.get(status, f"Simulated upstream error (HTTP {status}).")
 
 
+_FAULT_COUNTS: dict[tuple[str, str], int] = {}
+
+
+def _count_fault(req: Request, f: Faults) -> bool:
+    """``times=K``: only the first K requests with the same path and fault spec fail."""
+    if f.times is None:
+        return True
+    key = (req.path, f.spec)
+    n = _FAULT_COUNTS.get(key, 0)
+    if n >= f.times:
+        return False
+    if len(_FAULT_COUNTS) > 100_000:
+        _FAULT_COUNTS.clear()
+    _FAULT_COUNTS[key] = n + 1
+    return True
+
+
 async def pre_faults(req: Request, f: Faults, error: ErrorFn, *, streaming: bool = False) -> bool:
     """Apply delay/status/stall faults that act before the first byte.
 
-    Returns True when the request has been fully handled (error sent or the
-    client went away while stalled)."""
+    ``streaming=True`` leaves ``stall`` to the stream writer (or, for media
+    jobs, to the job itself).  Returns True when the request has been fully
+    handled (error sent or the client went away while stalled)."""
     if f.delay_ms > 0:
         await asyncio.sleep(f.delay_ms / 1000)
-    if f.status is not None and f.status >= 400:
+    if f.status is not None and f.status >= 400 and _count_fault(req, f):
         await error(req, f.status, fault_message(f.status))
         return True
     if f.stall and not streaming:

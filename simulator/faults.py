@@ -20,6 +20,7 @@ _INT_KEYS = {
     "cached",
     "retry_after",
     "error_after",
+    "times",
 }
 _FLOAT_KEYS = {"tokens_per_s"}
 _BOOL_KEYS = {"malformed", "no_usage", "sse_always", "stall", "empty", "fail"}
@@ -39,9 +40,11 @@ class Faults:
         "poll_429",
         "reset_after",
         "retry_after",
+        "spec",
         "sse_always",
         "stall",
         "status",
+        "times",
         "tokens",
         "tokens_per_s",
     )
@@ -63,6 +66,8 @@ class Faults:
         self.cached: int | None = None
         self.retry_after: int | None = None
         self.error_after: int | None = None
+        self.times: int | None = None
+        self.spec: str = ""
 
     def update(self, opts: dict[str, str]) -> None:
         for key, raw in opts.items():
@@ -84,7 +89,7 @@ class Faults:
         return self.tokens_per_s > 0
 
     def as_dict(self) -> dict:
-        return {k: getattr(self, k) for k in self.__slots__}
+        return {k: getattr(self, k) for k in self.__slots__ if k != "spec"}
 
 
 def parse_options(text: str) -> dict[str, str]:
@@ -115,4 +120,6 @@ def collect(header_value: str | None, model_opts: dict[str, str] | None = None) 
         f.update(model_opts)
     if header_value:
         f.update(parse_options(header_value))
+    if model_opts or header_value:
+        f.spec = f"{sorted(model_opts.items()) if model_opts else ''}|{header_value or ''}"
     return f

@@ -40,9 +40,7 @@ CONTENT_TYPES = {
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return (
-        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    )
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
 def make_png(seed: int, width: int = 64, height: int = 64) -> bytes:
@@ -87,9 +85,7 @@ def _sine_period(sample_rate: int) -> bytes:
     cached = _PERIOD_CACHE.get(sample_rate)
     if cached is None:
         period = max(2, round(sample_rate / 441))
-        cached = b"".join(
-            struct.pack("<h", int(8000 * math.sin(2 * math.pi * i / period))) for i in range(period)
-        )
+        cached = b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * i / period))) for i in range(period))
         _PERIOD_CACHE[sample_rate] = cached
     return cached
 

@@ -63,9 +63,7 @@ def _payload(req: Request) -> dict:
     if ctype == "multipart/form-data":
         out: dict[str, Any] = {}
         for part in parse_multipart(req):
-            value: Any = (
-                part.data if part.filename is not None or part.name in ("audio", "voices") else part.text
-            )
+            value: Any = part.data if part.filename is not None or part.name in ("audio", "voices") else part.text
             if part.name in out:
                 prev = out[part.name]
                 out[part.name] = (prev if isinstance(prev, list) else [prev]) + [value]
@@ -173,7 +171,7 @@ def transcript_for(audio: bytes) -> tuple[str, float]:
         return info["comment"], duration
     seed = int.from_bytes(hashlib.blake2b(audio, digest_size=8).digest(), "big")
     n = max(1, round(duration * 2.5))  # ~150 words per minute
-    return "".join(T.pieces(seed, n)), duration
+    return "".join(T.whole_sentences(seed, n)), duration
 
 
 def segments_for(text: str, duration: float) -> list[dict]:
@@ -247,9 +245,7 @@ async def create_model(req: Request) -> None:
         voices = [_audio_bytes(v, "voices") for v in _as_list(body.get("voices"))]
         if not voices or not any(voices):
             raise HTTPError(400, "At least one voice sample ('voices') is required")
-        texts = [
-            t if isinstance(t, str) else t.decode("utf-8", "replace") for t in _as_list(body.get("texts"))
-        ]
+        texts = [t if isinstance(t, str) else t.decode("utf-8", "replace") for t in _as_list(body.get("texts"))]
         if texts and len(texts) != len(voices):
             raise HTTPError(400, "'texts' must have the same length as 'voices'")
         durations = []
@@ -258,8 +254,7 @@ async def create_model(req: Request) -> None:
             if d < MIN_CLONE_SECONDS:
                 raise HTTPError(
                     400,
-                    f"Reference audio #{i + 1} is too short: {d:.2f} s "
-                    f"(at least {MIN_CLONE_SECONDS:.0f} s required)",
+                    f"Reference audio #{i + 1} is too short: {d:.2f} s (at least {MIN_CLONE_SECONDS:.0f} s required)",
                 )
             durations.append(d)
         visibility = body.get("visibility") or "public"
@@ -269,9 +264,7 @@ async def create_model(req: Request) -> None:
     except HTTPError as exc:
         await fish_error(req, exc.status, exc.message)
         return
-    mid = hashlib.blake2b(
-        b"".join(voices) + title.encode() + str(time.time_ns()).encode(), digest_size=16
-    ).hexdigest()
+    mid = hashlib.blake2b(b"".join(voices) + title.encode() + str(time.time_ns()).encode(), digest_size=16).hexdigest()
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     base = req.base_url()
     samples = []

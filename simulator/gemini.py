@@ -344,11 +344,7 @@ MALFORMED = b'data: {"candidates": [{"content": {"parts": [{"text": "unterminate
 
 
 def stream_error_frame() -> bytes:
-    return (
-        b"data: "
-        + orjson.dumps(error_body(503, "The model is overloaded. Please try again later."))
-        + b"\r\n\r\n"
-    )
+    return b"data: " + orjson.dumps(error_body(503, "The model is overloaded. Please try again later.")) + b"\r\n\r\n"
 
 
 # --------------------------------------------------------------------------
@@ -362,9 +358,7 @@ def _build(body: dict, model: str, f) -> Built:
     gen_cfg = g(body, "generationConfig", "generation_config", {}) or {}
     r_tokens, include = reasoning_tokens(model, gen_cfg)
     mime = g(gen_cfg, "responseMimeType", "response_mime_type")
-    schema = g(gen_cfg, "responseJsonSchema", "response_json_schema") or g(
-        gen_cfg, "responseSchema", "response_schema"
-    )
+    schema = g(gen_cfg, "responseJsonSchema", "response_json_schema") or g(gen_cfg, "responseSchema", "response_schema")
     json_mode = mime == "application/json" or bool(schema)
     image = is_image_model(model)
     modalities = g(gen_cfg, "responseModalities", "response_modalities")
@@ -491,7 +485,7 @@ async def models_route(req: Request) -> None:
     model, opts = split_model(raw_model)
     f = req.faults(opts)
     if action == "generateContent":
-        await generate(req, model, f, stream=False, sse_mode=False)
+        await generate(req, model, f, stream=f.sse_always, sse_mode=f.sse_always)
     elif action == "streamGenerateContent":
         await generate(req, model, f, stream=True, sse_mode=req.query.get("alt") == "sse")
     elif action == "countTokens":

@@ -182,7 +182,7 @@ async def submit(req: Request, model_path: str) -> None:
     try:
         model, opts = split_model(model_path)
         f = req.faults(opts)
-        if await pre_faults(req, f, ws_error):
+        if await pre_faults(req, f, ws_error, streaming=True):  # stall=1 stalls the job, not the request
             return
         body = req.json_object() if req.body else {}
         if not model or model.endswith("/"):
@@ -213,15 +213,15 @@ async def submit(req: Request, model_path: str) -> None:
         if f.stall:
             await req.wait_disconnect()
             return
-        remaining = job.duration_s - (time.monotonic() - job.started)
-        if remaining > 0:
-            await asyncio.sleep(remaining)
+        while job.status() not in ("completed", "failed"):
+            remaining = job.duration_s - (time.monotonic() - job.started)
+            await asyncio.sleep(max(0.002, remaining))
     await req.respond_json(200, envelope(job.data(base)))
 
 
 async def poll(req: Request, jid: str) -> None:
     f = req.faults()
-    if await pre_faults(req, f, ws_error):
+    if await pre_faults(req, f, ws_error, streaming=True):
         return
     job = _JOBS.get(jid)
     if job is None:

@@ -12,6 +12,7 @@ Token model (documented in README):
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Iterable
 from typing import Any
@@ -136,6 +137,8 @@ def _build_corpus() -> tuple[list[str], list[int]]:
 
 CORPUS, SENTENCE_STARTS = _build_corpus()
 _CORPUS_LEN = len(CORPUS)
+# Absolute sentence-end offsets, twice around the corpus (pieces() wraps).
+_SENTENCE_ENDS = [*SENTENCE_STARTS[1:], _CORPUS_LEN] + [_CORPUS_LEN + e for e in [*SENTENCE_STARTS[1:], _CORPUS_LEN]]
 
 
 def seed_of(*parts: str) -> int:
@@ -170,13 +173,12 @@ def whole_sentences(seed: int, n: int) -> list[str]:
     keeps at least 3/4 of ``n``, otherwise extended to the next boundary)."""
     if n <= 0:
         return []
-    ps = pieces(seed, n + 24)
-    ends = [i + 1 for i, p in enumerate(ps) if p in (".", "!")]
-    back = [e for e in ends if e <= n]
-    if back and back[-1] >= (3 * n) // 4:
-        return ps[: back[-1]]
-    fwd = [e for e in ends if e > n]
-    return ps[: fwd[0]] if fwd else ps[:n]
+    start = SENTENCE_STARTS[seed % len(SENTENCE_STARTS)]
+    k = bisect.bisect_right(_SENTENCE_ENDS, start + n)
+    back = _SENTENCE_ENDS[k - 1] - start if k > 0 else 0
+    fwd = _SENTENCE_ENDS[k] - start if k < len(_SENTENCE_ENDS) else n
+    take = back if back > 0 and back >= (3 * n) // 4 else fwd
+    return pieces(seed, take)
 
 
 def sentence(seed: int, max_words: int = 8) -> str:
@@ -286,9 +288,7 @@ def value_for_schema(schema: Any, seed: int, name: str = "", context: str = "", 
         props = schema.get("properties") or {}
         required = schema.get("required")
         keys = list(props.keys()) if required is None else [k for k in props if k in required] or list(props)
-        return {
-            k: value_for_schema(props[k], seed + i * 7919, k, context, depth + 1) for i, k in enumerate(keys)
-        }
+        return {k: value_for_schema(props[k], seed + i * 7919, k, context, depth + 1) for i, k in enumerate(keys)}
     if typ == "array":
         items = schema.get("items") or {"type": "string"}
         count = max(1, int(schema.get("minItems") or 1))
@@ -469,11 +469,7 @@ def make_plan(
         p.tool_calls.append(ToolCall(tool.name, tool_arguments(tool.parameters, p.seed, last_user)))
         p.finish = "tool_calls"
     else:
-        n = (
-            faults.tokens
-            if faults.tokens is not None
-            else default_output_tokens(p.seed, last_user or prompt_text)
-        )
+        n = faults.tokens if faults.tokens is not None else default_output_tokens(p.seed, last_user or prompt_text)
         if faults.empty:
             n = 0
         if json_mode or json_schema:

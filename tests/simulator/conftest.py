@@ -45,7 +45,7 @@ class SimProcess:
         env.pop("SIM_API_KEY", None)
         env.update(env_extra or {})
         env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-        self.log = tempfile.NamedTemporaryFile(prefix="sim-", suffix=".log", delete=False)  # noqa: SIM115
+        self.log = tempfile.NamedTemporaryFile(prefix="sim-", suffix=".log", delete=False)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "simulator", "--host", "127.0.0.1", "--port", str(self.port)],
             cwd=str(ROOT),
@@ -87,7 +87,10 @@ class SimProcess:
 def sim_proc():
     p = SimProcess()
     yield p
+    logs = p.logs()
     p.stop()
+    # Handler exceptions are logged (and answered with 500): none may happen.
+    assert "Traceback" not in logs and "handler error" not in logs, logs
 
 
 @pytest.fixture(scope="session")

@@ -118,9 +118,7 @@ def test_max_tokens_caps_output(client):
 
 
 def test_long_answer(client):
-    r = client.chat.completions.create(
-        model="gpt-5.5", messages=[{"role": "user", "content": "a long answer"}]
-    )
+    r = client.chat.completions.create(model="gpt-5.5", messages=[{"role": "user", "content": "a long answer"}])
     assert r.usage.completion_tokens >= 300
 
 
@@ -313,9 +311,7 @@ def test_gemini_openai_compat(sim):
 
 def test_fault_status_via_model_name(client):
     with pytest.raises(openai.InternalServerError) as ei:
-        client.chat.completions.create(
-            model="gpt-5.5::status=503", messages=[{"role": "user", "content": "x"}]
-        )
+        client.chat.completions.create(model="gpt-5.5::status=503", messages=[{"role": "user", "content": "x"}])
     assert ei.value.status_code == 503
     assert ei.value.body["type"] == "server_error"
 
@@ -420,9 +416,7 @@ def test_fault_no_usage(client):
     )
     assert all(c.usage is None for c in chunks)
     assert all(c.choices for c in chunks)
-    r = client.chat.completions.create(
-        model="gpt-5.5::no_usage=1", messages=[{"role": "user", "content": "x"}]
-    )
+    r = client.chat.completions.create(model="gpt-5.5::no_usage=1", messages=[{"role": "user", "content": "x"}])
     assert r.usage is None
 
 
