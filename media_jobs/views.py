@@ -18,7 +18,7 @@ from django.core.files.storage import default_storage
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from accounts.selectors import KeyPrincipal, api_key_authenticate
 from billing.selectors import spend_between
@@ -320,7 +320,7 @@ async def _owner_id(request) -> int | None:
     return user.pk if user.is_authenticated else None
 
 
-@require_GET
+@require_safe
 async def job_output(request, job_id: str, index: int, ext: str):
     """A stored output, served from our storage: to anyone holding a valid
     signed URL, otherwise only to its owner (API key or dashboard session).

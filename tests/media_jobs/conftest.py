@@ -43,11 +43,22 @@ def _memory_broker():
     the spool or Redis a developer's `make run` worker reads."""
     from hypereal_site.celery_app import app
 
+    saved = (app.conf.broker_url, app.conf.broker_transport_options)
     app.conf.broker_url = "memory://"
     # Virtual transports poll their queues; the default second per poll would
     # dominate every test that waits for a task.
     app.conf.broker_transport_options = {"polling_interval": 0.01}
+    _broker_pools_reset(app)
     yield
+    app.conf.broker_url, app.conf.broker_transport_options = saved
+    _broker_pools_reset(app)
+
+
+def _broker_pools_reset(app) -> None:
+    # The app caches its broker connection and producer pools on first use
+    # (by any earlier test); drop them so the broker change takes effect.
+    app._pool = None
+    app.amqp._producer_pool = None
 
 
 @pytest.fixture(autouse=True)

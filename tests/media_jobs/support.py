@@ -108,3 +108,12 @@ class WebhookReceiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def wait_until(predicate, *, timeout: float = 30.0, what: str = "condition"):
+    """Poll a database condition another thread or process will make true."""
+    deadline = time.monotonic() + timeout
+    while not (result := predicate()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+    return result

@@ -24,7 +24,7 @@ from billing.models import CreditAccount, LedgerEntry
 from billing.selectors import ledger_audit
 from media_jobs.models import MediaJob, WebhookAttempt
 from media_jobs.webhooks import webhook_secret_get_or_create, webhook_signature_verify
-from tests.media_jobs.support import ROOT, WebhookReceiver, free_port, route_upstream_set, stop, wait_http
+from tests.media_jobs.support import ROOT, WebhookReceiver, free_port, route_upstream_set, stop, wait_http, wait_until
 
 pytestmark = [
     pytest.mark.live,
@@ -151,13 +151,6 @@ def stack(settings, sim_url, media_catalog, tmp_path):
 
 def balance(user) -> int:
     return CreditAccount.objects.get(user=user).balance_micros
-
-
-def wait_until(predicate, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def test_endpoints_webhook_retries_and_signature_with_a_real_worker(stack, make_user, sim_url):

@@ -19,7 +19,7 @@ from media_jobs.webhooks import (
     webhook_secret_rotate,
     webhook_signature_verify,
 )
-from tests.media_jobs.support import WebhookReceiver, route_upstream_set
+from tests.media_jobs.support import WebhookReceiver, route_upstream_set, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -77,8 +77,8 @@ def test_completed_job_posts_the_seed_payload_signed(live, customer, receiver):
     assert requests.get(payload["outputUrl"]).content[4:8] == b"ftyp"
     assert request["headers"]["X-Hypereal-Event"] == "job.completed"
     assert request["headers"]["Content-Type"] == "application/json"
-    delivery = WebhookDelivery.objects.get()
-    assert delivery.status == "delivered" and delivery.attempts == 1
+    delivery = wait_until(lambda: WebhookDelivery.objects.filter(status="delivered").first(), what="delivered")
+    assert delivery.attempts == 1
     assert WebhookAttempt.objects.get().status_code == 200
     # The owner sees the delivery and its attempts on the job.
     job = requests.get(f"{live}/api/v1/jobs/{accepted['jobId']}", headers={"Authorization": f"Bearer {key}"}).json()
@@ -113,10 +113,7 @@ def test_receiver_failures_are_retried_with_growing_delays(live, customer):
     # Base 0.2 s doubling, capped at 1 s in tests: 0.2, 0.4, 0.8.
     assert gaps[0] >= 0.15 and gaps[1] >= 0.35 and gaps[2] >= 0.7, gaps
     assert [r["headers"]["X-Hypereal-Attempt"] for r in requests_seen] == ["1", "2", "3", "4"]
-    deadline = time.monotonic() + 5
-    while WebhookDelivery.objects.get().status != "delivered":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(lambda: WebhookDelivery.objects.filter(status="delivered").exists(), what="delivered")
     attempts = list(WebhookAttempt.objects.order_by("number").values_list("number", "status_code", "error"))
     assert attempts == [(1, 500, "HTTP 500"), (2, 500, "HTTP 500"), (3, 500, "HTTP 500"), (4, 200, "")]
 
@@ -140,10 +137,7 @@ def test_delivery_gives_up_when_the_window_closes(live, customer, settings):
     try:
         route_upstream_set("kling-v3", "kling-v3::duration_ms=50")
         submit_video(live, key, receiver.url)
-        deadline = time.monotonic() + 10
-        while WebhookDelivery.objects.filter(status="failed").count() == 0:
-            assert time.monotonic() < deadline, "delivery never gave up"
-            time.sleep(0.05)
+        wait_until(lambda: WebhookDelivery.objects.filter(status="failed").exists(), what="giving up")
     finally:
         receiver.close()
     delivery = WebhookDelivery.objects.get()
@@ -179,7 +173,7 @@ def test_delivery_time_guard_and_duplicate_attempts(live, customer, receiver, se
     route_upstream_set("kling-v3", "kling-v3::duration_ms=50")
     submit_video(live, key, receiver.url)
     receiver.wait_for(1)
-    delivery = WebhookDelivery.objects.get()
+    delivery = wait_until(lambda: WebhookDelivery.objects.filter(status="delivered").first(), what="delivered")
     assert webhook_attempt(delivery_id=delivery.pk, attempt=1) is None  # already made
     WebhookDelivery.objects.filter(pk=delivery.pk).update(status="pending")
     settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
