@@ -23,7 +23,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from billing.models import CreditAccount
+from billing.models import CreditAccount, micros_to_credits
+from billing.selectors import spend_between
 from billing.services import ledger_charge, ledger_refund
 from catalog.selectors import ModelView
 from media_jobs.models import JobOutput, MediaJob
@@ -47,6 +48,24 @@ class StoredOutput:
     upstream_url: str = ""
 
 
+class SpendLimitReached(Exception):
+    pass
+
+
+def _spend_limit_check(*, account_id: int, amount_micros: int, limit_micros: int, period: str) -> None:
+    """A key's spend limit over the calendar day or month (UTC)."""
+    start = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    if period != "day":
+        start = start.replace(day=1)
+    spent = spend_between(account_id=account_id, start=start)
+    if spent + amount_micros > limit_micros:
+        raise SpendLimitReached(
+            f"This API key's {'daily' if period == 'day' else 'monthly'} spend limit would be exceeded "
+            f"({micros_to_credits(spent)} of {micros_to_credits(limit_micros)} credits spent, "
+            f"this request costs {micros_to_credits(amount_micros)})."
+        )
+
+
 def _on_commit_broadcast(job_id: int) -> None:
     from media_jobs.live import job_broadcast
 
@@ -68,15 +87,22 @@ def job_submit(
     sync: bool = False,
     webhook_url: str = "",
     deadline_seconds: int,
+    spend_limit_micros: int | None = None,
+    spend_limit_period: str = "month",
 ) -> MediaJob:
     """Create a job and charge its full price, or raise InsufficientCredits
-    (and create nothing). The worker is told only after the commit."""
+    or SpendLimitReached (and create nothing). The worker is told only after
+    the commit."""
     from media_jobs.tasks import job_run
 
     price = job_price(model=model, quantity=quantity, fast=variant == "fast")
     amount = price.cost_micros()
     now = timezone.now()
     account = CreditAccount.objects.get(user_id=user_id)
+    if spend_limit_micros is not None:
+        _spend_limit_check(
+            account_id=account.pk, amount_micros=amount, limit_micros=spend_limit_micros, period=spend_limit_period
+        )
     job = MediaJob.objects.create(
         user_id=user_id,
         api_key_id=api_key_id,

@@ -8,6 +8,8 @@ run, on which model, for how many billed units.
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from django.conf import settings
+
 from catalog.models import AiModel, Endpoint
 from catalog.selectors import CatalogSnapshot, ModelView
 from gateway.errors import ApiError
@@ -71,6 +73,9 @@ def _media_ref(value, label: str) -> str:
     if value.startswith("data:"):
         if "," not in value:
             raise bad(label, f"{label} is not a valid data: URI")
+        # base64 is 4/3 of the bytes; inputs are stored with the job, so cap them here.
+        if len(value) > settings.MEDIA_INPUT_MAX_BYTES * 4 // 3 + 256:
+            raise bad(label, f"{label} is larger than {settings.MEDIA_INPUT_MAX_BYTES} bytes")
         return value
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:

@@ -16,12 +16,10 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import HttpResponse, StreamingHttpResponse
-from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from accounts.selectors import KeyPrincipal, api_key_authenticate
-from billing.selectors import spend_between
 from billing.services import InsufficientCredits
 from catalog.models import Endpoint
 from catalog.selectors import catalog_snapshot
@@ -32,7 +30,7 @@ from media_jobs import presenters, validation
 from media_jobs.models import JobOutput, MediaJob
 from media_jobs.netguard import UnsafeUrl, url_check
 from media_jobs.selectors import job_get_for_user, job_public_id_normalise, job_webhook_summary
-from media_jobs.services import job_fail, job_submit
+from media_jobs.services import SpendLimitReached, job_fail, job_submit
 from media_jobs.waiting import job_wait
 
 log = logging.getLogger(__name__)
@@ -96,25 +94,7 @@ async def _authenticate(request) -> tuple[KeyPrincipal, dict]:
     return principal, headers
 
 
-def _spend_check(principal: KeyPrincipal, amount_micros: int, account_id: int) -> None:
-    if principal.spend_limit_micros is None:
-        return
-    # Calendar periods in UTC: since midnight, or since the 1st of the month.
-    start = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    if principal.spend_limit_period != "day":
-        start = start.replace(day=1)
-    if spend_between(account_id=account_id, start=start) + amount_micros > principal.spend_limit_micros:
-        raise ApiError(402, "This API key's spend limit is reached.", code="spend_limit_reached")
-
-
 def _submit(principal: KeyPrincipal, req: validation.JobRequest, *, endpoint: str, sync: bool) -> MediaJob:
-    from billing.models import CreditAccount
-    from media_jobs.pricing import job_price
-
-    if principal.spend_limit_micros is not None:
-        account = CreditAccount.objects.get(user_id=principal.user_id)
-        amount = job_price(model=req.model, quantity=req.quantity, fast=req.variant == "fast").cost_micros()
-        _spend_check(principal, amount, account.pk)
     return job_submit(
         user_id=principal.user_id,
         api_key_id=principal.key_id,
@@ -128,6 +108,8 @@ def _submit(principal: KeyPrincipal, req: validation.JobRequest, *, endpoint: st
         sync=sync,
         webhook_url=req.webhook_url,
         deadline_seconds=settings.MEDIA_SYNC_WAIT_SECONDS if sync else settings.MEDIA_JOB_DEADLINE_SECONDS,
+        spend_limit_micros=principal.spend_limit_micros,
+        spend_limit_period=principal.spend_limit_period,
     )
 
 
@@ -187,6 +169,8 @@ def _job_endpoint(
                 raise error_insufficient_credits(
                     required_micros=exc.required_micros, available_micros=exc.available_micros, wire=wire
                 ) from None
+            except SpendLimitReached as exc:
+                raise ApiError(402, str(exc), code="spend_limit_reached") from None
             if sync:
                 job = await _finish_sync(job)
                 if job.status != MediaJob.Status.COMPLETED:

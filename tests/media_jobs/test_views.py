@@ -385,3 +385,27 @@ def test_rate_limit_per_key(live, customer):
     assert second.status_code == 429 and second.headers["X-RateLimit-Remaining"] == "0"
     assert int(second.headers["Retry-After"]) > 0 and isinstance(second.json()["error"], str)
     assert MediaJob.objects.count() == 0
+
+
+def test_key_spend_limit(live, customer):
+    from accounts.services import api_key_mint
+
+    user, _ = customer
+    key = api_key_mint(user=user, spend_limit_micros=10_000_000, spend_limit_period="day").raw_key
+    first = post(live, "images/generate", key, {"prompt": "x", "model": "gpt-image-2", "n": 3})  # 9 credits
+    assert first.status_code == 200, first.text
+    second = post(live, "images/generations", key, {"prompt": "x", "model": "gpt-image-2"})  # 3 more
+    assert second.status_code == 402 and second.json()["error"]["code"] == "spend_limit_reached"
+    assert "daily spend limit" in second.json()["error"]["message"]
+    assert credits(user) == 1000 - 9 and MediaJob.objects.count() == 1
+
+
+def test_sync_wait_runs_out_the_job_fails_and_is_refunded(live, customer, settings):
+    user, key = customer
+    settings.MEDIA_SYNC_WAIT_SECONDS = 1
+    route_upstream_set("kling-v3", "kling-v3::duration_ms=600000")
+    response = post(live, "video/generations", key, {"model": "kling-v3", "prompt": "x", "duration": 5})
+    assert response.status_code == 504 and response.json()["error"]["code"] == "timeout"
+    job = MediaJob.objects.get()
+    assert job.status == "failed" and job.error_code == "timeout" and job.refunded_micros == job.charged_micros
+    assert credits(user) == 1000
