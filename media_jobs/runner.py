@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from catalog.selectors import RouteView, catalog_snapshot
@@ -193,16 +194,26 @@ def jobs_sweep(*, now=None) -> SweepReport:
     for job_id in active.filter(deadline_at__lt=now).values_list("pk", flat=True):
         if job_fail(job_id=job_id, error="The job did not finish before its deadline.", code="timeout"):
             report.timed_out += 1
+    # Each resend pushes the step's due time forward, so a job that merely
+    # waits in a long queue gets one duplicate per grace period, not one per sweep.
     late = now - timedelta(seconds=LOST_STEP_GRACE_SECONDS)
-    for job_id in active.filter(status=MediaJob.Status.QUEUED, created_at__lt=late).values_list("pk", flat=True):
-        job_run_task.delay(job_id)
-        report.restarted += 1
+    queued = active.filter(status=MediaJob.Status.QUEUED, created_at__lt=late).filter(
+        Q(next_poll_at__isnull=True) | Q(next_poll_at__lt=late)
+    )
+    for job_id in queued.values_list("pk", flat=True):
+        if MediaJob.objects.filter(pk=job_id, status=MediaJob.Status.QUEUED).update(next_poll_at=now):
+            job_run_task.delay(job_id)
+            report.restarted += 1
     stalled = active.filter(status=MediaJob.Status.PROCESSING, next_poll_at__lt=late).exclude(upstream_id="")
     for job_id, seq in stalled.values_list("pk", "poll_count"):
-        job_poll_task.delay(job_id, seq)
-        report.repolled += 1
+        if MediaJob.objects.filter(pk=job_id, poll_count=seq, next_poll_at__lt=late).update(next_poll_at=now):
+            job_poll_task.delay(job_id, seq)
+            report.repolled += 1
     due = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lt=late)
     for delivery_id, attempts in due.values_list("pk", "attempts"):
-        webhook_deliver.delay(delivery_id, attempts + 1)
-        report.webhooks_resent += 1
+        if WebhookDelivery.objects.filter(pk=delivery_id, attempts=attempts, next_attempt_at__lt=late).update(
+            next_attempt_at=now
+        ):
+            webhook_deliver.delay(delivery_id, attempts + 1)
+            report.webhooks_resent += 1
     return report

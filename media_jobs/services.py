@@ -245,6 +245,7 @@ def _settle(*, job: MediaJob, delivered: int) -> None:
             metadata={"job": job.public_id, "delivered": delivered},
         )
         MediaJob.objects.filter(pk=job.pk).update(refunded_micros=F("refunded_micros") + excess)
+        job.refunded_micros += excess
 
 
 @transaction.atomic

@@ -15,7 +15,7 @@ from catalog.models import AiModel, Provider, Route
 from catalog.selectors import catalog_snapshot_invalidate
 from media_jobs import runner
 from media_jobs.models import MediaJob
-from media_jobs.services import job_submit
+from media_jobs.services import job_fail, job_submit
 from media_jobs.storage import sniff_extension
 from tests.media_jobs.support import model_view, route_upstream_set
 
@@ -166,9 +166,29 @@ def test_sweep_fails_and_refunds_stuck_jobs_and_resends_lost_steps(rich):
     assert report.timed_out == 1 and report.repolled == 1
     stuck.refresh_from_db()
     assert stuck.status == "failed" and stuck.error_code == "timeout"
-    assert runner.jobs_sweep().timed_out == 0  # a second sweep refunds nothing more
+    again = runner.jobs_sweep()
+    assert again.timed_out == 0 and again.repolled == 0  # nothing twice: no refund, no second resend
     assert balance(rich) == 950_000_000
     # The late poll of the timed-out job does nothing.
     assert runner.job_poll(job_id=stuck.pk, seq=1) is None
     assert balance(rich) == 950_000_000
     assert ledger_audit().clean
+
+
+def test_sweep_resends_lost_starts_and_webhook_attempts_once_per_grace_period(rich):
+    from media_jobs.models import WebhookDelivery
+
+    long_ago = timezone.now() - timedelta(minutes=10)
+    queued = submit(rich, "kling-2-6", job_type="video", quantity=5, prompt="x", duration=5)
+    MediaJob.objects.filter(pk=queued.pk).update(created_at=long_ago)
+    done = submit(rich, "gpt-image-2", job_type="image", prompt="y")
+    job_fail(job_id=done.pk, error="x")
+    delivery = WebhookDelivery.objects.create(
+        job=done, event="failed", url="https://example.com/h", payload={}, next_attempt_at=long_ago
+    )
+    first = runner.jobs_sweep()
+    assert first.restarted == 1 and first.webhooks_resent == 1
+    second = runner.jobs_sweep()
+    assert second.restarted == 0 and second.webhooks_resent == 0
+    delivery.refresh_from_db()
+    assert delivery.next_attempt_at > long_ago

@@ -197,3 +197,14 @@ def test_webhook_secret_is_per_user_and_rotatable(rich, make_user):
     rotated = webhook_secret_rotate(user=rich)
     assert rotated.secret != first and rotated.rotated_at is not None
     assert webhook_secret_get_or_create(user=rich).secret == rotated.secret
+
+
+@pytest.mark.django_db
+def test_webhook_payload_reports_the_settled_cost(rich):
+    from media_jobs.models import WebhookDelivery
+
+    job = submit(rich, quantity=4, webhook_url="https://hooks.example.com/x")
+    job_complete(job_id=job.pk, outputs=[stored(job, 0), stored(job, 1), stored(job, 2)])
+    payload = WebhookDelivery.objects.get(job=job).payload
+    assert payload["status"] == "completed" and payload["creditsUsed"] == 9 and payload["jobId"] == job.public_id
+    assert payload["outputUrl"].startswith("http://testserver/api/v1/jobs/") and "sig=" in payload["outputUrl"]
