@@ -173,6 +173,9 @@ else:
         "data_folder_out": str(_spool / "out"),
         "processed_folder": str(_spool / "processed"),
         "store_processed": False,
+        # The worker looks for new messages this often (default 1 s); a
+        # synchronous media request waits for two or three task hops.
+        "polling_interval": 0.1,
     }
 
 CELERY_TASK_IGNORE_RESULT = True
