@@ -165,7 +165,7 @@ else:
     # A broker with no server: web and worker processes exchange messages
     # through a spool directory.
     _spool = VAR_DIR / "celery"
-    for _sub in ("out", "processed"):
+    for _sub in ("out", "processed", "control"):
         (_spool / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -173,6 +173,8 @@ else:
         "data_folder_out": str(_spool / "out"),
         "processed_folder": str(_spool / "processed"),
         "store_processed": False,
+        # Exchange bindings; kombu's default is ./control in the working directory.
+        "control_folder": str(_spool / "control"),
         # The worker looks for new messages this often (default 1 s); a
         # synchronous media request waits for two or three task hops.
         "polling_interval": 0.1,

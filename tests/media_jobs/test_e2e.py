@@ -68,6 +68,14 @@ class Stack:
             "WEBHOOK_RETRY_MAX_DELAY_SECONDS": "1",
             "PYTHONPATH": str(ROOT),
         }
+        self.worker = self.server = None
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self) -> None:
         self.worker = self._spawn(
             "worker",
             [
@@ -105,7 +113,7 @@ class Stack:
                 "warning",
             ],
         )
-        wait_http(f"{self.url}/healthz", self.server, self.logs[1].name)
+        wait_http(f"{self.url}/healthz", self.server, self.logs[1].name, timeout=60)
         self._wait_log(0, "ready", self.worker)
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
@@ -113,7 +121,7 @@ class Stack:
         self.logs.append(log)
         return subprocess.Popen(argv, cwd=str(ROOT), env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
-    def _wait_log(self, index: int, text: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    def _wait_log(self, index: int, text: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         path = Path(self.logs[index].name)
         while text not in path.read_text():
@@ -130,8 +138,9 @@ class Stack:
             app.send_task(name, args=args, connection=conn)
 
     def close(self) -> None:
-        stop(self.server)
-        stop(self.worker)
+        for proc in (self.server, self.worker):
+            if proc is not None:
+                stop(proc)
         for log in self.logs:
             log.close()
             os.unlink(log.name)
