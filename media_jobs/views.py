@@ -19,13 +19,13 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
-from accounts.selectors import KeyPrincipal, api_key_authenticate
+from accounts.selectors import KeyPrincipal
 from billing.services import InsufficientCredits
 from catalog.models import Endpoint
-from catalog.selectors import catalog_snapshot
 from gateway.auth import api_key_from_request
 from gateway.errors import ApiError, WireFormat, error_insufficient_credits, error_invalid_key, error_missing_key
 from gateway.ratelimit import rate_limit_headers, rate_limit_hit
+from gateway.selectors import catalog_current, principal_authenticate
 from media_jobs import presenters, validation
 from media_jobs.models import JobOutput, MediaJob
 from media_jobs.netguard import UnsafeUrl, url_check
@@ -53,8 +53,12 @@ def _json(data: dict, *, status: int = 200, headers: dict | None = None, request
     for name, value in (headers or {}).items():
         response[name] = value
     if request_id:
-        response["X-Request-Id"] = request_id
+        response["X-Request-Id"] = response["request-id"] = request_id
     return response
+
+
+def _request_id() -> str:
+    return f"req_{uuid.uuid4().hex}"
 
 
 def _error(error: ApiError, wire: WireFormat, *, headers: dict | None = None, request_id: str = "") -> HttpResponse:
@@ -63,6 +67,8 @@ def _error(error: ApiError, wire: WireFormat, *, headers: dict | None = None, re
     response = error.response(wire, request_id=request_id)
     for name, value in (headers or {}).items():
         response[name] = value
+    if request_id:
+        response["request-id"] = request_id
     return response
 
 
@@ -81,7 +87,7 @@ async def _authenticate(request) -> tuple[KeyPrincipal, dict]:
     raw_key = api_key_from_request(request)
     if not raw_key:
         raise Rejected(error_missing_key())
-    principal = await sync_to_async(api_key_authenticate)(raw_key=raw_key)
+    principal = await principal_authenticate(raw_key=raw_key)
     if principal is None:
         raise Rejected(error_invalid_key())
     limit = await rate_limit_hit(principal=principal)
@@ -110,6 +116,24 @@ def _submit(principal: KeyPrincipal, req: validation.JobRequest, *, endpoint: st
         deadline_seconds=settings.MEDIA_SYNC_WAIT_SECONDS if sync else settings.MEDIA_JOB_DEADLINE_SECONDS,
         spend_limit_micros=principal.spend_limit_micros,
         spend_limit_period=principal.spend_limit_period,
+    )
+
+
+def _insufficient(exc: InsufficientCredits, wire: WireFormat) -> ApiError:
+    """402. The 001 family's exact shape; in OpenAI's shape a sentence that
+    says what the job costs (the gateway's own text is about max_tokens)."""
+    if wire == MEDIA:
+        return error_insufficient_credits(
+            required_micros=exc.required_micros, available_micros=exc.available_micros, wire=wire
+        )
+    required = presenters.credits_number(exc.required_micros)
+    available = presenters.credits_number(exc.available_micros)
+    return ApiError(
+        402,
+        f"Insufficient credits: this generation costs {required} credits and {available} are available. "
+        "Top up at /dashboard/topup/.",
+        code="insufficient_credits",
+        extra={"required": required, "available": available},
     )
 
 
@@ -145,12 +169,12 @@ def _job_endpoint(
     status: int = 200,
 ):
     async def view(request):
-        request_id = f"req_{uuid.uuid4().hex}"
+        request_id = _request_id()
         headers: dict = {}
         try:
             principal, headers = await _authenticate(request)
             body = _body(request)
-            snapshot = await sync_to_async(catalog_snapshot)()
+            snapshot = await catalog_current()
             job_request = parse(snapshot, body)
             if not principal.allows_model(job_request.model.slug):
                 raise ApiError(
@@ -166,9 +190,7 @@ def _job_endpoint(
             try:
                 job = await sync_to_async(_submit)(principal, job_request, endpoint=endpoint, sync=sync)
             except InsufficientCredits as exc:
-                raise error_insufficient_credits(
-                    required_micros=exc.required_micros, available_micros=exc.available_micros, wire=wire
-                ) from None
+                raise _insufficient(exc, wire) from None
             except SpendLimitReached as exc:
                 raise ApiError(402, str(exc), code="spend_limit_reached") from None
             if sync:
@@ -270,6 +292,7 @@ def _job_detail_body(job: MediaJob) -> dict:
 async def job_detail(request, job_id: str):
     """GET jobs/{id}?model=&type= (001 docs). Another user's job is a 404."""
     headers: dict = {}
+    request_id = _request_id()
     try:
         principal, headers = await _authenticate(request)
         job_type = request.GET.get("type")
@@ -280,11 +303,11 @@ async def job_detail(request, job_id: str):
         if job is None or (job_type and job.type != job_type) or (model and model != job.model):
             raise ApiError(404, "Job not found", code="not_found")
         data = await sync_to_async(_job_detail_body)(job)
-        return _json(data, headers=headers)
+        return _json(data, headers=headers, request_id=request_id)
     except Rejected as exc:
-        return _error(exc.error, MEDIA, headers={**headers, **exc.headers})
+        return _error(exc.error, MEDIA, headers={**headers, **exc.headers}, request_id=request_id)
     except ApiError as exc:
-        return _error(exc, MEDIA, headers=headers)
+        return _error(exc, MEDIA, headers=headers, request_id=request_id)
 
 
 def _output_lookup(job_id: str, index: int, ext: str) -> JobOutput | None:
@@ -298,7 +321,7 @@ def _output_lookup(job_id: str, index: int, ext: str) -> JobOutput | None:
 async def _owner_id(request) -> int | None:
     raw_key = api_key_from_request(request)
     if raw_key:
-        principal = await sync_to_async(api_key_authenticate)(raw_key=raw_key)
+        principal = await principal_authenticate(raw_key=raw_key)
         return principal.user_id if principal else None
     user = await request.auser()
     return user.pk if user.is_authenticated else None
@@ -322,7 +345,7 @@ async def job_output(request, job_id: str, index: int, ext: str):
         else:
             allowed = await _owner_id(request) == output.job.user_id
     if not allowed:
-        return _error(ApiError(404, "File not found", code="not_found"), MEDIA)
+        return _error(ApiError(404, "File not found", code="not_found"), MEDIA, request_id=_request_id())
     try:
         handle = await sync_to_async(default_storage.open)(output.file.name, "rb")
     except (FileNotFoundError, OSError):
