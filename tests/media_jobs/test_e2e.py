@@ -56,7 +56,7 @@ class Stack:
             "SECRET_KEY": settings.SECRET_KEY,
             "DATABASE_URL": _database_url(),
             "DB_POOL_MIN": "1",
-            "DB_POOL_MAX": "8",
+            "DB_POOL_MAX": "4",
             "REDIS_URL": os.environ["REDIS_URL"],
             "MEDIA_ROOT": str(media_root),
             "PUBLIC_BASE_URL": self.url,
