@@ -133,8 +133,15 @@ def test_video_generations_rejects_a_bad_duration(live, customer):
 
 def test_audio_generations_tts_clone_and_asr(live, customer, sim_url):
     user, key = customer
-    tts = post(live, "audio/generations", key, {"model": "audio-tts", "text": "Welcome to Hypereal."})
-    assert tts.status_code == 200, tts.text and fetch_kind(tts.json()["data"][0]["url"]) == "mp3"
+    # The docs' example, with a named voice from the catalog.
+    tts = post(
+        live,
+        "audio/generations",
+        key,
+        {"model": "audio-tts", "text": "Welcome to Hypereal.", "voice_id": "en_male_calm"},
+    )
+    assert tts.status_code == 200, tts.text
+    assert fetch_kind(tts.json()["data"][0]["url"]) == "mp3"
     clone = post(
         live,
         "audio/generations",
