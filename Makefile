@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 SIM_PORT ?= 8100
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+NODE_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json | sha1sum | cut -c1-12)
 
-.PHONY: install run test lint format browser bench clean
+.PHONY: install run test lint format browser clis bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,10 +25,20 @@ browser:
 	    apt-get install -y -q chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium); \
 	  else echo "chromium is missing: install Debian's chromium package for the browser tests"; fi; }
 
+# The command-line clients the live tests drive (tests/gateway/test_clis.py),
+# pinned in package.json, installed again when it changes. Without npm those
+# tests are skipped.
+$(NODE_STAMP): package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --no-audit --no-fund && rm -f node_modules/.installed-* && touch $@; \
+	else echo "npm is missing: the command-line client tests (tests/gateway/test_clis.py) will be skipped"; fi
+
+clis: $(NODE_STAMP)
+
 run: install
 	DEBUG=1 PORT=$(PORT) SIM_PORT=$(SIM_PORT) $(BIN)/python scripts/run.py
 
-test: install browser
+test: install browser clis
 	DEBUG=1 $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
@@ -42,4 +53,4 @@ bench: install
 	$(BIN)/python -m bench $(if $(QUICK),--quick,)
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache node_modules

@@ -40,6 +40,12 @@ _KINDS: dict[int, tuple[str, str, str]] = {
     504: ("timeout_error", "timeout_error", "DEADLINE_EXCEEDED"),
 }
 
+# Errors a retry cannot fix. Anthropic's API marks them `x-should-retry: false`,
+# and Claude Code relies on it: without the header it retries a 401 ten times
+# with backoff (minutes of silence for a mistyped key) and resends a 400
+# without its beta features.
+_FINAL_STATUSES = frozenset({400, 401, 402, 403, 404, 405, 413, 422})
+
 
 @dataclass
 class ApiError(Exception):
@@ -74,6 +80,8 @@ class ApiError(Exception):
 
     def response(self, wire: WireFormat, *, request_id: str | None = None) -> HttpResponse:
         response = HttpResponse(orjson.dumps(self.body(wire)), status=self.status, content_type="application/json")
+        if wire == WireFormat.ANTHROPIC and self.status in _FINAL_STATUSES:
+            response["x-should-retry"] = "false"
         for name, value in self.headers.items():
             response[name] = value
         if request_id:

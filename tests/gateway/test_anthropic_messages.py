@@ -137,8 +137,10 @@ def test_models_list_in_anthropic_shape(live):
 def test_errors_raise_the_sdk_exception_classes(live, make_user):
     from accounts.services import api_key_mint
 
-    with pytest.raises(anthropic.AuthenticationError):
+    with pytest.raises(anthropic.AuthenticationError) as exc:
         client(live, "ck_wrong").messages.create(model="claude-sonnet-4-6", max_tokens=16, messages=HELLO)
+    # As Anthropic does: Claude Code would otherwise retry a 401 ten times.
+    assert exc.value.response.headers["x-should-retry"] == "false"
     poor = api_key_mint(user=make_user(credits=50)).raw_key
     with pytest.raises(anthropic.PaymentRequiredError) as exc:
         client(live, poor).messages.create(model="claude-sonnet-4-6", max_tokens=16, messages=HELLO)
@@ -149,6 +151,7 @@ def test_errors_raise_the_sdk_exception_classes(live, make_user):
     with pytest.raises(anthropic.BadRequestError) as exc:
         client(live).messages.create(model="claude-nope", max_tokens=16, messages=HELLO)
     assert "claude-opus-4-6" in exc.value.body["error"]["available_models"]
+    assert exc.value.response.headers["x-should-retry"] == "false"
     with pytest.raises(anthropic.BadRequestError) as exc:
         client(live).messages.create(model="gpt-5.5", max_tokens=16, messages=HELLO)
     assert "not served on this endpoint" in exc.value.message
