@@ -64,7 +64,11 @@ class ApiKeyCreateForm(forms.Form):
         ("date", "On a date…"),
     ]
 
-    name = forms.CharField(max_length=100, widget=forms.TextInput(attrs={"placeholder": "e.g. production, laptop"}))
+    name = forms.CharField(
+        max_length=100,
+        widget=forms.TextInput(attrs={"placeholder": "e.g. production, laptop"}),
+        error_messages={"required": "Give the key a name so you can recognise it later."},
+    )
     expiry = forms.ChoiceField(choices=EXPIRY_CHOICES, initial="never", label="Expires")
     expires_on = forms.DateField(
         required=False, label="Expiry date", widget=forms.DateInput(attrs={"type": "date"}), help_text="UTC midnight."
@@ -89,12 +93,6 @@ class ApiKeyCreateForm(forms.Form):
     def __init__(self, *args, model_choices: list[tuple[str, str]], **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["allowed_models"].choices = model_choices
-
-    def clean_name(self) -> str:
-        name = self.cleaned_data["name"].strip()
-        if not name:
-            raise forms.ValidationError("Give the key a name so you can recognise it later.")
-        return name
 
     def clean(self):
         cleaned = super().clean()

@@ -137,6 +137,20 @@
     });
   }
 
+  /* Open a <details> from a link elsewhere on the page --------------------- */
+  function initOpeners() {
+    $all("[data-open]").forEach(function (link) {
+      link.addEventListener("click", function () {
+        var target = $(link.getAttribute("data-open"));
+        if (target) target.open = true;
+      });
+    });
+    if (location.hash) {
+      var target = document.getElementById(location.hash.slice(1));
+      if (target && target.tagName === "DETAILS") target.open = true;
+    }
+  }
+
   /* Confirmations ---------------------------------------------------------- */
   function initConfirm() {
     document.addEventListener("submit", function (event) {
@@ -187,6 +201,7 @@
     initAmounts();
     initShowWhen();
     initCheckFilter();
+    initOpeners();
     initConfirm();
     initPoll();
     initLocalTimes();
