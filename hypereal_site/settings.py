@@ -294,12 +294,12 @@ RATELIMIT_USE_CACHE = "default"
 # header the proxy sets (e.g. HTTP_X_REAL_IP).
 RATELIMIT_IP_META_KEY = os.environ.get("RATELIMIT_IP_META_KEY") or None
 PORTAL_RATE_LIMITS = {
-    "login_ip": os.environ.get("RATE_LIMIT_LOGIN_IP", "20/m"),
-    "login_email": os.environ.get("RATE_LIMIT_LOGIN_EMAIL", "10/h"),
-    "signup_ip": os.environ.get("RATE_LIMIT_SIGNUP_IP", "10/h"),
-    "password_reset_ip": os.environ.get("RATE_LIMIT_PASSWORD_RESET_IP", "5/h"),
-    "key_mint_user": os.environ.get("RATE_LIMIT_KEY_MINT", "30/h"),
-    "topup_user": os.environ.get("RATE_LIMIT_TOPUP", "20/h"),
+    "login_ip": os.environ.get("PORTAL_RATE_LOGIN_IP", "20/m"),
+    "login_email": os.environ.get("PORTAL_RATE_LOGIN_EMAIL", "10/h"),
+    "signup_ip": os.environ.get("PORTAL_RATE_SIGNUP_IP", "10/h"),
+    "password_reset_ip": os.environ.get("PORTAL_RATE_PASSWORD_RESET_IP", "5/h"),
+    "key_mint_user": os.environ.get("PORTAL_RATE_KEY_MINT", "30/h"),
+    "topup_user": os.environ.get("PORTAL_RATE_TOPUP", "20/h"),
 }
 # Top-ups: at least $2 (200 credits); at most this many dollars at once.
 TOPUP_MIN_CENTS = 200

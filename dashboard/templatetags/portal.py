@@ -4,7 +4,7 @@ micro-credits), inline SVG icons and navigation state."""
 from decimal import ROUND_HALF_UP, Decimal
 
 from django import template
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 
 from billing.models import MICROS_PER_CREDIT
@@ -34,13 +34,14 @@ def credits(micros) -> str:
     micros = _to_int(micros)
     if micros is None:
         return ""
-    amount = Decimal(micros) / _MICROS
-    if micros and abs(amount) < 1:
+    sign = "−" if micros < 0 else ""
+    amount = abs(Decimal(micros)) / _MICROS
+    if micros and amount < 1:
         # Up to six decimals, trailing zeros dropped, at least two.
         text = f"{amount:.6f}".rstrip("0")
         whole, _, frac = text.partition(".")
-        return f"{whole}.{frac.ljust(2, '0')}"
-    return _group(amount, 2)
+        return f"{sign}{whole}.{frac.ljust(2, '0')}"
+    return sign + _group(amount, 2)
 
 
 @register.filter
@@ -72,8 +73,8 @@ def cents_usd(cents) -> str:
 
 
 @register.filter
-def per_mtok(micros) -> str:
-    """A per-million-token rate in credits, without needless decimals."""
+def plain_credits(micros) -> str:
+    """A price in credits without needless decimals (125, 0.5, 12.75)."""
     micros = _to_int(micros)
     if micros is None:
         return ""
@@ -83,6 +84,15 @@ def per_mtok(micros) -> str:
         text = f"{amount:.2f}"
     whole, dot, frac = text.partition(".")
     return f"{int(whole):,}{dot}{frac}"
+
+
+@register.filter
+def inline_code(text) -> str:
+    """Escape text, then show `backticked` parts as code."""
+    parts = str(text).split("`")
+    return mark_safe(  # noqa: S308 (every part is escaped)
+        "".join(format_html("<code>{}</code>", part) if i % 2 else escape(part) for i, part in enumerate(parts))
+    )
 
 
 @register.filter

@@ -137,6 +137,20 @@
     });
   }
 
+  /* Filter table rows by text ---------------------------------------------- */
+  function initRowFilter() {
+    $all("[data-filter-rows]").forEach(function (input) {
+      var box = $(input.getAttribute("data-filter-rows"));
+      if (!box) return;
+      input.addEventListener("input", function () {
+        var q = input.value.trim().toLowerCase();
+        $all("tr[data-filter-text]", box).forEach(function (row) {
+          row.hidden = q !== "" && row.getAttribute("data-filter-text").toLowerCase().indexOf(q) === -1;
+        });
+      });
+    });
+  }
+
   /* Open a <details> from a link elsewhere on the page --------------------- */
   function initOpeners() {
     $all("[data-open]").forEach(function (link) {
@@ -202,6 +216,7 @@
     initShowWhen();
     initCheckFilter();
     initOpeners();
+    initRowFilter();
     initConfirm();
     initPoll();
     initLocalTimes();

@@ -1,0 +1,232 @@
+"""Reads for the portal pages. Every function takes the signed-in user and
+filters by it: nothing here can return another user's rows."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.utils import timezone
+
+from accounts.models import ApiKey
+from billing.models import LedgerEntry
+from billing.selectors import credit_account_for_user, spend_between
+from catalog.models import AiModel, Endpoint
+from catalog.selectors import catalog_snapshot
+from gateway.models import UsageRecord
+
+
+def month_start(now: datetime | None = None) -> datetime:
+    now = now or timezone.now()
+    return now.astimezone(timezone.get_fixed_timezone(0)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class Overview:
+    balance_micros: int
+    held_micros: int
+    spend_month_micros: int
+    requests_month: int
+    active_keys: int
+    has_topup: bool
+    has_key: bool
+    has_call: bool
+
+    @property
+    def available_micros(self) -> int:
+        return self.balance_micros - self.held_micros
+
+
+def overview_for_user(*, user) -> Overview:
+    account = credit_account_for_user(user=user)
+    start = month_start()
+    now = timezone.now()
+    keys = ApiKey.objects.filter(user=user)
+    active_keys = sum(1 for k in keys if k.revoked_at is None and not k.is_expired(now))
+    return Overview(
+        balance_micros=account.balance_micros if account else 0,
+        held_micros=account.held_micros if account else 0,
+        spend_month_micros=spend_between(account_id=account.pk, start=start) if account else 0,
+        requests_month=UsageRecord.objects.filter(user=user, created_at__gte=start).count(),
+        active_keys=active_keys,
+        has_topup=bool(account)
+        and (
+            account.balance_micros > 0
+            or LedgerEntry.objects.filter(account=account, kind=LedgerEntry.Kind.TOPUP).exists()
+        ),
+        has_key=bool(keys),
+        has_call=UsageRecord.objects.filter(user=user).exists(),
+    )
+
+
+def recent_usage(*, user, limit: int = 5):
+    return UsageRecord.objects.filter(user=user).select_related("api_key").order_by("-created_at")[:limit]
+
+
+# --- Docs -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EndpointDoc:
+    name: str
+    method: str
+    path: str
+    wire: str
+    auth: str
+    summary: str
+    model_count: int = 0
+
+
+_ENDPOINT_DOCS = [
+    (
+        Endpoint.CHAT_COMPLETIONS,
+        "/chat/completions",
+        "OpenAI Chat Completions",
+        "Bearer",
+        "GPT, Gemini, Qwen, DeepSeek and every other non-Anthropic LLM. Streams with usage in the final chunk.",
+    ),
+    (
+        Endpoint.MESSAGES,
+        "/messages",
+        "Anthropic Messages",
+        "x-api-key",
+        "Claude models with extended thinking and 15 s SSE pings. For the Anthropic SDK and Claude Code.",
+    ),
+    (
+        Endpoint.RESPONSES,
+        "/responses",
+        "OpenAI Responses",
+        "Bearer",
+        "The Responses API (`input` instead of `messages`), for the Agents SDK and Codex.",
+    ),
+    (
+        Endpoint.CODEX_RESPONSES,
+        "/codex/responses",
+        "OpenAI Responses",
+        "Bearer",
+        'Codex CLI\'s `wire_api = "responses"` provider path.',
+    ),
+    (
+        Endpoint.GEMINI,
+        "/gemini",
+        "Gemini (native or OpenAI shape)",
+        "x-goog-api-key or ?key=",
+        "Gemini-native `contents` bodies, or OpenAI `messages`; the Google SDK path form "
+        "`/gemini/v1beta/models/{model}:generateContent` also works.",
+    ),
+    (
+        Endpoint.CHAT,
+        "/chat",
+        "Simple chat",
+        "Bearer",
+        "Minimal chat with `creditsUsed` in the answer; the model defaults when omitted.",
+    ),
+    (
+        Endpoint.IMAGES_GENERATIONS,
+        "/images/generations",
+        "OpenAI Images",
+        "Bearer",
+        "Synchronous image generation; billed per image returned.",
+    ),
+    (
+        Endpoint.IMAGES_GENERATE,
+        "/images/generate",
+        "Media API",
+        "Bearer",
+        "Synchronous image generation with `mode: auto | fast`.",
+    ),
+    (
+        Endpoint.VIDEO_GENERATIONS,
+        "/video/generations",
+        "Media (long-poll)",
+        "Bearer",
+        "Synchronous long-poll: the connection stays open until the clip is ready.",
+    ),
+    (
+        Endpoint.VIDEOS_GENERATE,
+        "/videos/generate",
+        "Media API (job)",
+        "Bearer",
+        "Asynchronous video job: poll `/jobs/{id}` or receive a signed webhook.",
+    ),
+    (
+        Endpoint.AUDIO_GENERATIONS,
+        "/audio/generations",
+        "Fish Audio",
+        "Bearer",
+        "Text-to-speech, voice cloning and speech recognition; billed per request.",
+    ),
+    (
+        Endpoint.AUDIO_GENERATE,
+        "/audio/generate",
+        "Media API",
+        "Bearer",
+        "Speech with emotion syntax, voice clone and ASR.",
+    ),
+    (Endpoint.THREED_GENERATE, "/3d/generate", "Media API (job)", "Bearer", "Image or text to a GLB 3D model."),
+]
+
+
+def endpoint_docs() -> list[EndpointDoc]:
+    models = catalog_snapshot().models.values()
+    docs = []
+    for endpoint, path, wire, auth, summary in _ENDPOINT_DOCS:
+        count = sum(1 for m in models if m.serves(endpoint))
+        docs.append(EndpointDoc(endpoint.value, "POST", path, wire, auth, summary, count))
+    docs.append(
+        EndpointDoc(
+            "jobs", "GET", "/jobs/{id}", "Media API", "Bearer", "Status and output of a media job (poll until done)."
+        )
+    )
+    return docs
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    slug: str
+    name: str
+    kind: str
+    family: str
+    endpoints: list[str]
+    pricing_unit: str
+    unit_label: str
+    input_micros: int | None
+    cached_input_micros: int | None
+    output_micros: int | None
+    unit_price_micros: int | None
+    minimum_micros: int | None
+    fast_surcharge_micros: int | None
+    context_window: int | None
+
+
+def model_catalog() -> list[tuple[str, list[ModelRow]]]:
+    """The live catalog grouped by kind, with the price in force now."""
+    kinds = dict(AiModel.Kind.choices)
+    units = dict(AiModel.PricingUnit.choices)
+    endpoint_paths = {e.value: path for e, path, *_ in _ENDPOINT_DOCS}
+    snapshot = catalog_snapshot()
+    groups: dict[str, list[ModelRow]] = {}
+    for model in snapshot.models.values():
+        price = model.price_at()
+        per_mtok = model.pricing_unit == AiModel.PricingUnit.PER_MTOK
+        row = ModelRow(
+            slug=model.slug,
+            name=model.display_name,
+            kind=model.kind,
+            family=model.family,
+            endpoints=sorted(endpoint_paths.get(e, e) for e in model.endpoints),
+            pricing_unit=model.pricing_unit,
+            unit_label=units.get(model.pricing_unit, model.pricing_unit),
+            input_micros=price.input_per_mtok_micros if price and per_mtok else None,
+            cached_input_micros=price.cached_input_per_mtok_micros if price and per_mtok else None,
+            output_micros=price.output_per_mtok_micros if price and per_mtok else None,
+            unit_price_micros=price.unit_price_micros if price and not per_mtok else None,
+            minimum_micros=price.minimum_charge_micros if price else None,
+            fast_surcharge_micros=price.fast_surcharge_micros if price else None,
+            context_window=model.context_window,
+        )
+        groups.setdefault(model.kind, []).append(row)
+    order = [k for k, _ in AiModel.Kind.choices]
+    return [(kinds[k], groups[k]) for k in order if k in groups]
+
+
+def model_aliases() -> dict[str, str]:
+    return dict(sorted(catalog_snapshot().aliases.items()))
