@@ -90,3 +90,9 @@ def spend_between(*, account_id: int, start, end=None) -> int:
         q &= Q(created_at__lt=end)
     total = LedgerEntry.objects.filter(q).aggregate(total=Sum("amount_micros"))["total"] or 0
     return -total
+
+
+def topups_for_user(*, user):
+    from billing.models import TopUp
+
+    return TopUp.objects.filter(user=user).order_by("-created_at", "-id")
