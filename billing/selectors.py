@@ -96,3 +96,11 @@ def topups_for_user(*, user):
     from billing.models import TopUp
 
     return TopUp.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+def ledger_history_for_user(*, user, kind: str | None = None):
+    """The user's ledger, newest first, with each top-up's Stripe row."""
+    qs = LedgerEntry.objects.filter(account__user=user).select_related("topup", "refund_of__topup")
+    if kind:
+        qs = qs.filter(kind=kind)
+    return qs.order_by("-created_at", "-id")

@@ -10,6 +10,7 @@ import stripe
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -20,7 +21,7 @@ from django_ratelimit.decorators import ratelimit
 
 from billing import selectors
 from billing.forms import TopUpForm
-from billing.models import TopUp
+from billing.models import LedgerEntry, TopUp
 from billing.stripe_api import stripe_configured
 from billing.topups import TopUpError, TopUpsNotConfigured, stripe_event_apply, stripe_event_construct, topup_start
 
@@ -113,10 +114,27 @@ def topup_status(request, topup_id: int):
     return JsonResponse({"id": topup.pk, "state": topup.status, "credited": topup.credited})
 
 
+HISTORY_PAGE_SIZE = 50
+
+
 @login_required
 @require_GET
 def billing_history(request):
-    return render(request, "dashboard/pending.html", {"title": "Billing history"})
+    """Every ledger entry of the signed-in user's account, newest first, with
+    the running balance after it, and the top-ups with their receipts."""
+    kind = request.GET.get("kind", "")
+    if kind not in LedgerEntry.Kind.values:
+        kind = ""
+    entries = selectors.ledger_history_for_user(user=request.user, kind=kind or None)
+    page = Paginator(entries, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "page": page,
+        "kind": kind,
+        "kinds": LedgerEntry.Kind.choices,
+        "account": selectors.credit_account_for_user(user=request.user),
+        "topups": selectors.topups_for_user(user=request.user)[:20],
+    }
+    return render(request, "billing/history.html", context)
 
 
 @csrf_exempt

@@ -165,6 +165,13 @@
     }
   }
 
+  /* Submit a filter form as soon as a select changes ------------------------- */
+  function initAutosubmit() {
+    $all("[data-autosubmit]").forEach(function (el) {
+      el.addEventListener("change", function () { if (el.form) el.form.submit(); });
+    });
+  }
+
   /* Confirmations ---------------------------------------------------------- */
   function initConfirm() {
     document.addEventListener("submit", function (event) {
@@ -217,6 +224,7 @@
     initCheckFilter();
     initOpeners();
     initRowFilter();
+    initAutosubmit();
     initConfirm();
     initPoll();
     initLocalTimes();
