@@ -1,9 +1,12 @@
-"""Reads for the portal pages. Every function takes the signed-in user and
-filters by it: nothing here can return another user's rows."""
+"""Reads for the portal pages. Every query starts from the signed-in user's
+rows (user=...), so nothing here can return another user's data."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC as dt_utc
+from datetime import date, datetime, time, timedelta
 
+from django.db.models import Count, F, Q, Sum, Value
+from django.db.models.functions import Coalesce, NullIf, TruncDate
 from django.utils import timezone
 
 from accounts.models import ApiKey
@@ -230,3 +233,124 @@ def model_catalog() -> list[tuple[str, list[ModelRow]]]:
 
 def model_aliases() -> dict[str, str]:
     return dict(sorted(catalog_snapshot().aliases.items()))
+
+
+# --- Usage -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UsageFilters:
+    start: date
+    end: date  # inclusive
+    model: str = ""
+    key_id: int | None = None
+    endpoint: str = ""
+    status: str = ""  # "", "ok" or "error"
+
+
+@dataclass(frozen=True)
+class DayPoint:
+    day: date
+    requests: int
+    cost_micros: int
+
+
+@dataclass(frozen=True)
+class ModelUsage:
+    model: str
+    requests: int
+    cost_micros: int
+    tokens: int
+
+
+@dataclass(frozen=True)
+class UsageTotals:
+    requests: int
+    cost_micros: int
+    input_tokens: int
+    output_tokens: int
+    errors: int
+
+
+def _model_expression():
+    # The model that served the request, or the one asked for when none did.
+    return Coalesce(NullIf("model_served", Value("")), "model_requested")
+
+
+def usage_records(*, user, filters: UsageFilters):
+    """The user's usage records matching the filters, newest first."""
+    utc = dt_utc
+    start = datetime.combine(filters.start, time.min, tzinfo=utc)
+    end = datetime.combine(filters.end + timedelta(days=1), time.min, tzinfo=utc)
+    qs = UsageRecord.objects.filter(user=user, created_at__gte=start, created_at__lt=end).annotate(
+        model_name=_model_expression()
+    )
+    if filters.model:
+        qs = qs.filter(model_name=filters.model)
+    if filters.key_id:
+        qs = qs.filter(api_key_id=filters.key_id)
+    if filters.endpoint:
+        qs = qs.filter(endpoint=filters.endpoint)
+    if filters.status == "ok":
+        qs = qs.filter(status_code__lt=400)
+    elif filters.status == "error":
+        qs = qs.filter(status_code__gte=400)
+    return qs.select_related("api_key").order_by("-created_at", "-id")
+
+
+def usage_daily(*, records, filters: UsageFilters) -> list[DayPoint]:
+    rows = (
+        records.order_by()
+        .annotate(day=TruncDate("created_at", tzinfo=dt_utc))
+        .values("day")
+        .annotate(requests=Count("id"), cost=Sum("cost_micros"))
+    )
+    by_day = {row["day"]: row for row in rows}
+    points = []
+    day = filters.start
+    while day <= filters.end:
+        row = by_day.get(day)
+        points.append(DayPoint(day, row["requests"] if row else 0, (row["cost"] or 0) if row else 0))
+        day += timedelta(days=1)
+    return points
+
+
+def usage_by_model(*, records, limit: int = 10) -> list[ModelUsage]:
+    rows = (
+        records.order_by()
+        .values("model_name")
+        .annotate(
+            requests=Count("id"),
+            cost=Sum("cost_micros"),
+            tokens=Sum(F("input_tokens") + F("output_tokens")),
+        )
+        .order_by("-cost", "-requests", "model_name")[:limit]
+    )
+    return [ModelUsage(r["model_name"], r["requests"], r["cost"] or 0, r["tokens"] or 0) for r in rows]
+
+
+def usage_totals(*, records) -> UsageTotals:
+    agg = records.order_by().aggregate(
+        requests=Count("id"),
+        cost=Sum("cost_micros"),
+        input_tokens=Sum("input_tokens"),
+        output_tokens=Sum("output_tokens"),
+        errors=Count("id", filter=Q(status_code__gte=400)),
+    )
+    return UsageTotals(
+        requests=agg["requests"] or 0,
+        cost_micros=agg["cost"] or 0,
+        input_tokens=agg["input_tokens"] or 0,
+        output_tokens=agg["output_tokens"] or 0,
+        errors=agg["errors"] or 0,
+    )
+
+
+def usage_filter_options(*, user) -> dict:
+    """Choices for the filters, from the user's own history and keys."""
+    base = UsageRecord.objects.filter(user=user).annotate(model_name=_model_expression()).order_by()
+    return {
+        "models": list(base.values_list("model_name", flat=True).distinct().order_by("model_name")),
+        "endpoints": list(base.values_list("endpoint", flat=True).distinct().order_by("endpoint")),
+        "keys": list(ApiKey.objects.filter(user=user).order_by("-created_at")),
+    }

@@ -1,13 +1,21 @@
 """Portal pages: landing, overview, usage, jobs and the public docs. Thin:
 reads come from dashboard.selectors, writes from each app's services."""
 
+import csv
+from datetime import UTC
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpResponse
 from django.shortcuts import render
 
+from billing.models import micros_to_credits
 from catalog.selectors import catalog_snapshot
-from dashboard import selectors
+from dashboard import charts, selectors
+from dashboard.forms import UsageFilterForm
 from dashboard.snippets import base_urls, quickstart_snippets
+from dashboard.templatetags import portal as portal_tags
 
 DEFAULT_MIN_BALANCE_MICROS = 200_000_000
 
@@ -55,6 +63,119 @@ def docs(request):
     return render(request, "dashboard/docs.html", context)
 
 
+USAGE_PAGE_SIZE = 50
+CSV_MAX_ROWS = 100_000
+_CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _usage_filters(request) -> tuple[UsageFilterForm, selectors.UsageFilters]:
+    form = UsageFilterForm(request.GET)
+    if form.is_valid():
+        data = form.cleaned_data
+    else:  # a malformed filter falls back to the defaults (last 30 days)
+        defaults = UsageFilterForm({})
+        defaults.is_valid()
+        data = defaults.cleaned_data
+    filters = selectors.UsageFilters(
+        start=data["start"],
+        end=data["end"],
+        model=data.get("model") or "",
+        key_id=data.get("key"),
+        endpoint=data.get("endpoint") or "",
+        status=data.get("status") or "",
+    )
+    return form, filters
+
+
+@login_required
+def usage(request):
+    form, filters = _usage_filters(request)
+    records = selectors.usage_records(user=request.user, filters=filters)
+    daily = selectors.usage_daily(records=records, filters=filters)
+    by_model = selectors.usage_by_model(records=records)
+    top_cost = max((m.cost_micros for m in by_model), default=0)
+    top_requests = max((m.requests for m in by_model), default=0)
+    page = Paginator(records, USAGE_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "form": form,
+        "filters": filters,
+        "options": selectors.usage_filter_options(user=request.user),
+        "totals": selectors.usage_totals(records=records),
+        "spend_chart": charts.bar_chart(
+            [(p.day, p.cost_micros) for p in daily],
+            label="Spend per day (credits)",
+            scale=1_000_000,
+            tooltip=lambda v: f"{portal_tags.credits(v)} credits",
+        ),
+        "requests_chart": charts.bar_chart(
+            [(p.day, p.requests) for p in daily],
+            label="Requests per day",
+            tooltip=lambda v: f"{v:,} request{'s' if v != 1 else ''}",
+        ),
+        "by_model_cost": [
+            {"usage": m, "pct": round(100 * m.cost_micros / top_cost) if top_cost else 0} for m in by_model
+        ],
+        "by_model_requests": [
+            {"usage": m, "pct": round(100 * m.requests / top_requests) if top_requests else 0}
+            for m in sorted(by_model, key=lambda m: (-m.requests, m.model))
+        ],
+        "page": page,
+        "query": query.urlencode(),
+    }
+    return render(request, "dashboard/usage.html", context)
+
+
+def _csv_cell(value) -> str:
+    # A cell starting like a formula would run in a spreadsheet; the model
+    # name and error text come from API callers and upstreams.
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_CSV_FORMULA_START) else text
+
+
+@login_required
+def usage_csv(request):
+    _, filters = _usage_filters(request)
+    records = selectors.usage_records(user=request.user, filters=filters)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="hypereal-usage-{filters.start}-{filters.end}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(
+        [
+            "time_utc", "request_id", "endpoint", "model_requested", "model_served", "key_name", "key",
+            "status_code", "outcome", "stream", "input_tokens", "cached_input_tokens", "output_tokens",
+            "reasoning_tokens", "cost_credits", "estimated", "latency_ms", "ttft_ms", "error",
+        ]
+    )  # fmt: skip
+    for r in records[:CSV_MAX_ROWS].iterator(chunk_size=2000):
+        key = r.api_key
+        writer.writerow(
+            [
+                r.created_at.astimezone(UTC).isoformat(),
+                _csv_cell(r.request_id),
+                _csv_cell(r.endpoint),
+                _csv_cell(r.model_requested),
+                _csv_cell(r.model_served),
+                _csv_cell(key.name if key else ""),
+                key.masked if key else "",
+                r.status_code,
+                r.outcome,
+                "true" if r.stream else "false",
+                r.input_tokens,
+                r.cached_input_tokens,
+                r.output_tokens,
+                r.reasoning_tokens,
+                f"{micros_to_credits(r.cost_micros):f}",
+                "true" if r.estimated else "false",
+                r.latency_ms,
+                "" if r.ttft_ms is None else r.ttft_ms,
+                _csv_cell(r.error),
+            ]
+        )
+    return response
+
+
 def _pending(title):
     @login_required
     def view(request):
@@ -63,6 +184,4 @@ def _pending(title):
     return view
 
 
-usage = _pending("Usage")
-usage_csv = _pending("Usage")
 jobs = _pending("Media jobs")
