@@ -87,6 +87,8 @@ class FakeStripe:
     outbox: list = field(default_factory=list)
     deliveries: list = field(default_factory=list)
     fail_next: list = field(default_factory=list)
+    # "METHOD /v1/path-prefix" -> status: the next matching request fails once.
+    fail_on: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self._lock = threading.RLock()
@@ -321,6 +323,10 @@ class FakeStripe:
             if self.fail_next:
                 status = self.fail_next.pop(0)
                 return self._error(status, "Simulated Stripe failure.", "api_error")
+            for rule in list(self.fail_on):
+                rule_method, _, prefix = rule.partition(" ")
+                if rule_method == method and path.startswith(prefix):
+                    return self._error(self.fail_on.pop(rule), "Simulated Stripe failure.", "api_error")
             key = headers.get("Idempotency-Key")
             if method == "POST" and key:
                 fingerprint = json.dumps([path, params], sort_keys=True)
