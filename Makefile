@@ -30,11 +30,11 @@ run: install
 test: install browser
 	DEBUG=1 $(BIN)/pytest $(PYTEST_ARGS)
 
-lint:
+lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format:
+format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 

@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin
+from django.db import models
 
 from billing.models import micros_to_credits
 from catalog.models import AiModel, ModelAlias, ModelPrice, Provider, Route
@@ -147,6 +148,7 @@ class ProviderForm(forms.ModelForm):
 @admin.register(Provider)
 class ProviderAdmin(admin.ModelAdmin):
     form = ProviderForm
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ("slug", "name", "protocol", "base_url", "has_key", "enabled", "priority", "weight")
     list_filter = ("protocol", "enabled")
     search_fields = ("slug", "name", "base_url")

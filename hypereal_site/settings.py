@@ -177,6 +177,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Periodic tasks run by `celery beat` (embedded in the worker under `make run`).
+CELERY_BEAT_SCHEDULE = {
+    "release-expired-holds": {"task": "billing.release_expired_holds", "schedule": 300.0},
+}
 
 # --- Auth -----------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -264,6 +268,14 @@ UPSTREAM_SIMULATOR_URL = os.environ.get("UPSTREAM_SIMULATOR_URL", "http://127.0.
 UPSTREAM_SIMULATOR_KEY = os.environ.get("UPSTREAM_SIMULATOR_KEY", "sim-local-key")
 API_KEY_CACHE_SECONDS = env_int("API_KEY_CACHE_SECONDS", 300)
 HOLD_TTL_SECONDS = env_int("HOLD_TTL_SECONDS", 3600)
+
+# --- Gateway ----------------------------------------------------------------
+# Requests per rolling hour, per API key and per user across all their keys
+# (the docs: 1,000 per key; keys of one user share the user's quota). Each
+# key and user can override these; 0 turns a scope off.
+RATE_LIMIT_KEY_PER_HOUR = env_int("RATE_LIMIT_KEY_PER_HOUR", 1000)
+RATE_LIMIT_USER_PER_HOUR = env_int("RATE_LIMIT_USER_PER_HOUR", 1000)
+RATE_LIMIT_WINDOW_SECONDS = env_int("RATE_LIMIT_WINDOW_SECONDS", 3600)
 
 # Stripe (top-ups). Without keys the top-up page says top-ups are off.
 STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
