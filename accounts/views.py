@@ -5,12 +5,15 @@ django-ratelimit (counters in the shared cache). The limits run with
 block=False so an over-limit visitor gets the form back with a clear message
 and a 429 instead of a bare 403."""
 
+import secrets
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordResetForm
+from django.core.cache import cache
 from django.db import IntegrityError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
@@ -25,6 +28,7 @@ from accounts.services import api_key_mint, api_key_revoke, user_create
 from catalog.selectors import catalog_snapshot
 
 TOO_MANY = "Too many attempts from here. Wait a few minutes and try again."
+FORM_NONCE_SECONDS = 24 * 3600
 
 
 def _rate(name: str):
@@ -135,6 +139,14 @@ def _key_form(data=None) -> tuple[ApiKeyCreateForm, list]:
     return ApiKeyCreateForm(data, model_choices=choices), groups
 
 
+def _form_nonce_claim(request) -> bool:
+    """True the first time a rendered create-key form is submitted."""
+    nonce = request.POST.get("form_nonce", "")
+    if not nonce:
+        return True
+    return cache.add(f"keyform:{request.user.pk}:{nonce[:64]}", 1, FORM_NONCE_SECONDS)
+
+
 @never_cache
 @login_required
 @ratelimit(group="key-mint", key="user", rate=_rate("key_mint_user"), method="POST", block=False)
@@ -149,6 +161,11 @@ def keys(request):
             form, groups = _key_form()
             form_error = "You have created many keys in the last hour. Try again later."
             status = 429
+        elif form.is_valid() and not _form_nonce_claim(request):
+            # The same form posted again (a reload, a double click): the key
+            # was minted the first time and its plaintext is never shown again.
+            messages.info(request, "That form was already submitted; the key it created is listed below.")
+            return redirect("dashboard:keys")
         elif form.is_valid():
             data = form.cleaned_data
             minted = api_key_mint(
@@ -165,6 +182,7 @@ def keys(request):
             status = 400
     user_keys = list(api_key_list(user=request.user))
     context = {
+        "form_nonce": secrets.token_urlsafe(16),
         "form": form,
         "form_error": form_error,
         "model_groups": groups,

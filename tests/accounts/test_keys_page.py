@@ -147,3 +147,15 @@ def test_expired_and_revoked_keys_are_labelled(owner_client, owner):
     body = owner_client.get(reverse("dashboard:keys")).content.decode()
     assert '<span class="badge warn">Expired</span>' in body
     assert '<span class="badge bad">Revoked</span>' in body
+
+
+def test_reposting_the_same_form_does_not_mint_a_second_key(owner_client, owner):
+    first = create(owner_client, name="once", form_nonce="nonce-1")
+    assert first.status_code == 200 and first.context["minted"]
+    again = create(owner_client, name="once", form_nonce="nonce-1")  # a reload re-posts the form
+    assert again.status_code == 302 and again["Location"] == reverse("dashboard:keys")
+    assert ApiKey.objects.filter(user=owner).count() == 1
+    assert "already submitted" in owner_client.get(reverse("dashboard:keys")).content.decode()
+    # A fresh form (new nonce) creates another key.
+    assert create(owner_client, name="twice", form_nonce="nonce-2").context["minted"]
+    assert ApiKey.objects.filter(user=owner).count() == 2

@@ -1,6 +1,7 @@
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from django.urls import reverse
@@ -152,18 +153,9 @@ def test_usage_pages_need_login(client, db):
 
 
 def test_nice_ceiling_and_compact_labels():
-    assert [nice_ceiling(v) for v in (0, 1, 3, 7, 10, 11, 49, 51, 999, 1001)] == [
-        1,
-        1,
-        5,
-        10,
-        10,
-        20,
-        50,
-        100,
-        1000,
-        2000,
-    ]
+    values = (0, 1, 3, 7, 10, 11, 49, 51, 999, 1001)
+    assert [nice_ceiling(v) for v in values] == [1, 1, 5, 10, 10, 20, 50, 100, 1000, 2000]
+    assert [str(nice_ceiling(Decimal(v))) for v in ("0.0362", "0.2", "0.21", "1.5")] == ["0.05", "0.2", "0.5", "2"]
     assert compact(1500) == "1.5k" and compact(2_000_000) == "2M" and compact(12) == "12" and compact(0) == "0"
 
 
@@ -175,3 +167,9 @@ def test_bar_chart_escapes_and_scales():
     assert "&lt;b&gt;" in svg and "3000000&lt;x&gt;" in svg and "<b>" not in svg
     assert svg.count('<rect class="bar"') == 2
     assert ">5<" in svg  # the axis rounds 3 credits up to 5
+
+
+def test_bar_chart_axis_fits_small_spends():
+    day = datetime(2026, 3, 1).date()
+    svg = bar_chart([(day, 0), (day + timedelta(days=1), 36_200)], label="spend", scale=1_000_000)
+    assert ">0.05<" in svg and ">0.025<" in svg
