@@ -145,3 +145,10 @@ def test_docs_show_media_unit_prices(client, catalog):
     body = page(client, "dashboard:docs")
     row = body.split('data-filter-text="wan2.6-flash ', 1)[1].split("</tr>", 1)[0]
     assert "4 <span" in row and "per second" in row and ">20<" in row and "+5" in row
+
+
+def test_branded_not_found_page(client, settings, db):
+    settings.DEBUG = False
+    response = client.get("/dashboard/no-such-page/")
+    assert response.status_code == 404
+    assert "Page not found" in response.content.decode()
