@@ -202,7 +202,15 @@ def test_pages_fit_a_phone(chromium, live_app, make_user, screenshot):
         ("/", "phone-landing"),
     ]:
         page.goto(path)
-        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        # (A mobile browser widens its layout viewport to wide content, so
+        # compare with the phone's width, not window.innerWidth.)
+        overflow = page.evaluate("document.documentElement.scrollWidth") - PHONE["width"]
         assert overflow <= 1, f"{path} is {overflow}px wider than the phone"
+        # Content cards use the width of the screen instead of being squeezed into columns.
+        narrow = page.evaluate(
+            "[...document.querySelectorAll('.card:not(.stat)')].map(c => c.getBoundingClientRect().width)"
+            ".filter(w => w > 0 && w < 300)"
+        )
+        assert narrow == [], f"{path} has cards squeezed to {narrow}px"
         screenshot(page, name)
     context.close()
