@@ -1,4 +1,5 @@
-"""Browser tests: Debian's Chromium (never a downloaded browser) driven by
+"""Live tests (marker `live`) and browser tests (marker `browser`, added to
+every test that uses Chromium): Debian's Chromium (never a downloaded browser) driven by
 Playwright, against the real app under uvicorn on the test database, the
 upstream simulator and the local fake Stripe. Screenshots of the main pages
 go to test-artifacts/screenshots/ (git-ignored)."""
@@ -33,8 +34,9 @@ def pytest_collection_modifyitems(config, items):
     here = Path(__file__).parent
     for item in items:
         if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.browser)
             item.add_marker(pytest.mark.live)
+            if "chromium" in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture(scope="module")
