@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
@@ -176,16 +177,18 @@ def catalog_snapshot() -> CatalogSnapshot:
     """The current catalog, rebuilt only when another process changed it."""
     global _snapshot, _checked_at, _built_at
     now = time.monotonic()
+    check_seconds = getattr(settings, "CATALOG_SNAPSHOT_CHECK_SECONDS", SNAPSHOT_CHECK_SECONDS)
+    max_age = getattr(settings, "CATALOG_SNAPSHOT_MAX_AGE_SECONDS", SNAPSHOT_MAX_AGE_SECONDS)
     snapshot = _snapshot
-    if snapshot is not None and now - _checked_at < SNAPSHOT_CHECK_SECONDS:
+    if snapshot is not None and now - _checked_at < check_seconds:
         return snapshot
     version = cache.get(CATALOG_VERSION_KEY, 0)
-    fresh = now - _built_at < SNAPSHOT_MAX_AGE_SECONDS
+    fresh = now - _built_at < max_age
     if snapshot is not None and snapshot.version == version and fresh:
         _checked_at = now
         return snapshot
     with _lock:
-        if _snapshot is None or _snapshot.version != version or now - _built_at >= SNAPSHOT_MAX_AGE_SECONDS:
+        if _snapshot is None or _snapshot.version != version or now - _built_at >= max_age:
             _snapshot = catalog_snapshot_build(version=version)
             _built_at = now
         _checked_at = now

@@ -276,6 +276,23 @@ HOLD_TTL_SECONDS = env_int("HOLD_TTL_SECONDS", 3600)
 RATE_LIMIT_KEY_PER_HOUR = env_int("RATE_LIMIT_KEY_PER_HOUR", 1000)
 RATE_LIMIT_USER_PER_HOUR = env_int("RATE_LIMIT_USER_PER_HOUR", 1000)
 RATE_LIMIT_WINDOW_SECONDS = env_int("RATE_LIMIT_WINDOW_SECONDS", 3600)
+# LLM calls need this much available balance (the docs: 200 credits = $2).
+GATEWAY_MIN_BALANCE_MICROS = env_int("GATEWAY_MIN_BALANCE_CREDITS", 200) * 1_000_000
+# Request bodies above this are refused with 413 (images in content are base64).
+GATEWAY_MAX_BODY_BYTES = env_int("GATEWAY_MAX_BODY_BYTES", 32 * 1024 * 1024)
+# Anthropic-format streams get an `event: ping` after this much upstream silence.
+GATEWAY_SSE_PING_SECONDS = float(os.environ.get("GATEWAY_SSE_PING_SECONDS") or 15)
+# Upstream HTTP: a bound on connecting; reads are bounded per provider
+# (Provider.timeout_seconds, generous: reasoning streams go quiet for minutes).
+UPSTREAM_CONNECT_TIMEOUT_SECONDS = float(os.environ.get("UPSTREAM_CONNECT_TIMEOUT_SECONDS") or 10)
+UPSTREAM_MAX_CONNECTIONS = env_int("UPSTREAM_MAX_CONNECTIONS", 1000)
+# A route that failed this many times in a row is skipped for the cooldown.
+ROUTE_FAILURES_BEFORE_COOLDOWN = env_int("ROUTE_FAILURES_BEFORE_COOLDOWN", 3)
+ROUTE_COOLDOWN_SECONDS = float(os.environ.get("ROUTE_COOLDOWN_SECONDS") or 30)
+# How often a process checks for catalog changes, and the oldest snapshot it
+# keeps without a shared cache to tell it of changes (catalog/selectors.py).
+CATALOG_SNAPSHOT_CHECK_SECONDS = float(os.environ.get("CATALOG_SNAPSHOT_CHECK_SECONDS") or 2)
+CATALOG_SNAPSHOT_MAX_AGE_SECONDS = float(os.environ.get("CATALOG_SNAPSHOT_MAX_AGE_SECONDS") or 60)
 
 # Stripe (top-ups). Without keys the top-up page says top-ups are off.
 STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from gateway.views import api_not_found
 from hypereal_site.views import healthz
 
 admin.site.site_header = "Hypereal operations"
@@ -10,6 +11,8 @@ admin.site.site_title = "Hypereal admin"
 api_patterns = [
     path("", include("gateway.urls")),
     path("", include("media_jobs.urls")),
+    # Last: any other API path gets a JSON 404 in the client's error shape.
+    path("<path:unknown>", api_not_found, name="not-found"),
 ]
 
 urlpatterns = [
