@@ -6,32 +6,15 @@ API with the key, see the request on the usage page, revoke the key and get
 import openai
 import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
-from django.core.cache import cache
-from django.urls import NoReverseMatch, reverse
 from playwright.sync_api import expect
 
-from accounts.selectors import api_key_authenticate
 from accounts.services import api_key_mint
 from billing.models import LedgerEntry, StripeEvent, TopUp
 from billing.selectors import ledger_audit
-from billing.services import ledger_charge
 from gateway.models import UsageRecord
 from tests.browser.conftest import PHONE
 
 PASSWORD = "walk-Secret-4242"
-
-
-def _gateway_landed() -> bool:
-    try:
-        reverse("api:chat-completions")
-    except NoReverseMatch:
-        return False
-    return True
-
-
-# The gateway is built on its own branch; until it is merged the walk checks
-# the key's authentication directly instead of calling the API.
-GATEWAY_LANDED = _gateway_landed()
 
 
 def test_customer_walk(browser_context, live_app, stripe_fake, screenshot):
@@ -76,14 +59,11 @@ def test_customer_walk(browser_context, live_app, stripe_fake, screenshot):
             model="gpt-5.5", messages=[{"role": "user", "content": "Say hi in one word."}]
         )
 
-    if GATEWAY_LANDED:
-        # With 0 credits the first call is a 402 that says how to top up.
-        with pytest.raises(openai.APIStatusError) as refused:
-            ask()
-        assert refused.value.status_code == 402
-        assert "/dashboard/topup/" in refused.value.message
-    else:
-        assert api_key_authenticate(raw_key=raw_key) is not None
+    # With 0 credits the first call is a 402 that says how to top up.
+    with pytest.raises(openai.APIStatusError) as refused:
+        ask()
+    assert refused.value.status_code == 402
+    assert "/dashboard/topup/" in refused.value.message
 
     # Top up $5 through the fake Stripe Checkout; the credits arrive with
     # Stripe's signed webhook, and the success page updates by itself.
@@ -110,20 +90,9 @@ def test_customer_walk(browser_context, live_app, stripe_fake, screenshot):
     expect(page.get_by_test_id("balance")).to_contain_text("500.00")
     expect(page.get_by_test_id("balance-alert")).to_have_count(0)
 
-    if not GATEWAY_LANDED:
-        # Until the gateway is merged: the key authenticates, and the usage
-        # page shows a request recorded as the gateway records it.
-        principal = api_key_authenticate(raw_key=raw_key)
-        assert principal is not None and principal.user_id == topup.user_id
-        UsageRecord.objects.create(
-            request_id="req_walk", user_id=principal.user_id, api_key_id=principal.key_id,
-            endpoint="chat_completions", model_requested="gpt-5.5", model_served="gpt-5.5", cost_micros=36_200,
-        )  # fmt: skip
-        ledger_charge(account_id=topup.account_id, amount_micros=36_200, reference="req_walk")
-    else:
-        # Call the API with the key: the gateway answers and bills the call.
-        reply = ask()
-        assert reply.choices[0].message.content
+    # Call the API with the key: the gateway answers and bills the call.
+    reply = ask()
+    assert reply.choices[0].message.content
     record = UsageRecord.objects.get(user__email="walker@example.com")
     assert record.model_served == "gpt-5.5" and record.cost_micros > 0
 
@@ -149,12 +118,8 @@ def test_customer_walk(browser_context, live_app, stripe_fake, screenshot):
     page.get_by_test_id("confirm-revoke").click()
     expect(page.locator(".messages")).to_contain_text("now get 401")
     expect(page.get_by_test_id("keys-table")).to_contain_text("Revoked")
-    if GATEWAY_LANDED:
-        with pytest.raises(openai.AuthenticationError):
-            ask()
-    else:
-        cache.clear()  # this process's own cache (the app's was cleared by the revocation)
-        assert api_key_authenticate(raw_key=raw_key) is None
+    with pytest.raises(openai.AuthenticationError):
+        ask()
 
     page.goto("/docs/")
     expect(page.get_by_test_id("models-chat")).to_contain_text("gpt-5.5")
