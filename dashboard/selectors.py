@@ -179,6 +179,17 @@ def endpoint_docs() -> list[EndpointDoc]:
             "jobs", "GET", "/jobs/{id}", "Media API", "Bearer", "Status and output of a media job (poll until done)."
         )
     )
+    docs.append(
+        EndpointDoc(
+            "models",
+            "GET",
+            "/models",
+            "OpenAI model list",
+            "none",
+            "Every model with its price (credits per million tokens) and endpoints; no key needed.",
+            len(models),
+        )
+    )
     return docs
 
 
