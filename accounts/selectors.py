@@ -11,7 +11,10 @@ from django.utils import timezone
 from accounts.models import ApiKey, User
 from accounts.services import API_KEY_PREFIX, api_key_cache_key, api_key_hash
 
-_INVALID = "invalid"
+# Cache values besides a KeyPrincipal: a remembered unknown/revoked key, and
+# a marker left by an edit that says "read the database, do not cache yet".
+KEY_INVALID = "invalid"
+KEY_RELOAD = "reload"
 _INVALID_CACHE_SECONDS = 30
 LAST_USED_RESOLUTION_SECONDS = 60
 
@@ -55,6 +58,20 @@ def _principal_load(key_hash: str) -> KeyPrincipal | None:
     )
 
 
+def principal_from_cache_value(value, *, now: float | None = None) -> tuple[bool, KeyPrincipal | None]:
+    """Interpret a cached value: (True, principal or None) when the cache
+    decides, (False, None) when the database must be read."""
+    if isinstance(value, KeyPrincipal):
+        # Expiry is checked on every request against the cached timestamp,
+        # so it takes effect to the second without any invalidation.
+        if value.expires_at is not None and value.expires_at <= (now or time.time()):
+            return True, None
+        return True, value
+    if value == KEY_INVALID:
+        return True, None
+    return False, None
+
+
 def api_key_authenticate(*, raw_key: str | None) -> KeyPrincipal | None:
     """The principal for a presented key, or None for a missing, unknown,
     revoked or expired key. No database query on a cache hit."""
@@ -62,20 +79,22 @@ def api_key_authenticate(*, raw_key: str | None) -> KeyPrincipal | None:
         return None
     key_hash = api_key_hash(raw_key)
     cache_key = api_key_cache_key(key_hash)
-    principal = cache.get(cache_key)
-    if principal is None:
+    cached = cache.get(cache_key)
+    decided, principal = principal_from_cache_value(cached)
+    if not decided:
         principal = _principal_load(key_hash)
-        if principal is None:
-            cache.set(cache_key, _INVALID, _INVALID_CACHE_SECONDS)
+        if cached is None:
+            # `add`, not `set`: if a revocation or edit lands between the read
+            # above and this line, its tombstone or reload marker wins and the
+            # stale row just read is not cached.
+            if principal is None:
+                cache.add(cache_key, KEY_INVALID, _INVALID_CACHE_SECONDS)
+            else:
+                cache.add(cache_key, principal, settings.API_KEY_CACHE_SECONDS)
+        if principal is not None and principal.expires_at is not None and principal.expires_at <= time.time():
             return None
-        cache.set(cache_key, principal, settings.API_KEY_CACHE_SECONDS)
-    elif principal == _INVALID:
-        return None
-    # Expiry is checked on every request against the cached timestamp, so it
-    # takes effect to the second without any invalidation.
-    if principal.expires_at is not None and principal.expires_at <= time.time():
-        return None
-    api_key_touch(key_id=principal.key_id)
+    if principal is not None:
+        api_key_touch(key_id=principal.key_id)
     return principal
 
 

@@ -5,6 +5,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -70,14 +71,34 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     if api_key.revoked_at is None:
         ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
         api_key.refresh_from_db(fields=["revoked_at"])
-    api_key_cache_invalidate(key_hashes=[api_key.key_hash])
+    api_key_cache_invalidate(key_hashes=[api_key.key_hash], revoked=True)
     return api_key
 
 
-def api_key_cache_invalidate(*, key_hashes: list[str]) -> None:
-    """Forget cached authentications so a change takes effect on the next request.
+# How long an edited key is read from the database instead of the cache: long
+# enough that a request which read the old row before the edit cannot cache it.
+RELOAD_MARKER_SECONDS = 60
 
-    With Redis this reaches every process at once; the cache is the only
-    place authentication results are kept."""
-    if key_hashes:
-        cache.delete_many([api_key_cache_key(h) for h in key_hashes])
+
+def api_key_cache_invalidate(*, key_hashes: list[str], revoked: bool = False) -> None:
+    """Make a change to keys take effect on the next request, in every
+    process when the cache is Redis.
+
+    Entries are overwritten, not deleted: a revoked key gets a tombstone, an
+    edited one a reload marker. A request that read the row just before the
+    change populates the cache with `add`, which cannot overwrite either, so
+    it cannot bring back the old state. Runs after commit when called inside
+    a transaction, so readers never reload the uncommitted old row."""
+    if not key_hashes:
+        return
+    from accounts.selectors import KEY_INVALID, KEY_RELOAD
+
+    def write() -> None:
+        if revoked:
+            cache.set_many({api_key_cache_key(h): KEY_INVALID for h in key_hashes}, settings.API_KEY_CACHE_SECONDS)
+        else:
+            cache.set_many({api_key_cache_key(h): KEY_RELOAD for h in key_hashes}, RELOAD_MARKER_SECONDS)
+
+    write()
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(write)

@@ -9,8 +9,10 @@ from accounts.services import api_key_cache_invalidate
 
 
 @receiver([post_save, post_delete], sender=ApiKey)
-def _api_key_changed(sender, instance: ApiKey, **kwargs) -> None:
-    api_key_cache_invalidate(key_hashes=[instance.key_hash])
+def _api_key_changed(sender, instance: ApiKey, created: bool = False, **kwargs) -> None:
+    if created:  # nothing can be cached yet for a key that did not exist
+        return
+    api_key_cache_invalidate(key_hashes=[instance.key_hash], revoked=instance.revoked_at is not None)
 
 
 @receiver(post_save, sender=User)

@@ -107,7 +107,8 @@ def error_insufficient_credits(*, required_micros: int, available_micros: int, w
     return ApiError(
         402,
         f"Insufficient credits: this request needs {required} credits and {available} are available. "
-        "Top up at /dashboard/topup/ (minimum 200 credits = $2).",
+        "Top up at /dashboard/topup/ (minimum 200 credits = $2). A request reserves its worst-case cost "
+        "(max_tokens at the model's output rate) until it finishes, so a lower max_tokens needs fewer credits.",
         code="insufficient_credits",
         extra={"required": required, "available": available},
     )

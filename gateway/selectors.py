@@ -3,14 +3,12 @@ async code, model listings and usage totals."""
 
 from __future__ import annotations
 
-import time
-
 from asgiref.sync import sync_to_async
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db.models import Count, Q, Sum
 
-from accounts.selectors import KeyPrincipal, api_key_authenticate
+from accounts.selectors import KeyPrincipal, api_key_authenticate, principal_from_cache_value
 from accounts.services import API_KEY_PREFIX, api_key_cache_key, api_key_hash
 from billing.models import micros_to_credits
 from catalog.selectors import CatalogSnapshot, ModelView, catalog_snapshot
@@ -34,13 +32,9 @@ async def principal_authenticate(*, raw_key: str | None) -> KeyPrincipal | None:
     event loop: no database query and no thread hop."""
     if not raw_key or not raw_key.startswith(API_KEY_PREFIX) or len(raw_key) > 256:
         return None
-    cached = _process_cache().get(api_key_cache_key(api_key_hash(raw_key)))
-    if isinstance(cached, KeyPrincipal):
-        if cached.expires_at is not None and cached.expires_at <= time.time():
-            return None
-        return cached
-    if cached is not None:  # remembered as invalid
-        return None
+    decided, principal = principal_from_cache_value(_process_cache().get(api_key_cache_key(api_key_hash(raw_key))))
+    if decided:
+        return principal
     return await sync_to_async(api_key_authenticate)(raw_key=raw_key)
 
 

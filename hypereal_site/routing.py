@@ -1,3 +1,5 @@
 """WebSocket routes. Apps append their consumers here."""
 
-websocket_urlpatterns: list = []
+from media_jobs.routing import websocket_urlpatterns as media_jobs_websockets
+
+websocket_urlpatterns: list = [*media_jobs_websockets]

@@ -29,6 +29,11 @@ def env_int(name: str, default: int) -> int:
     return int(value) if value not in (None, "") else default
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     value = os.environ.get(name)
     if not value:
@@ -161,7 +166,7 @@ else:
     # A broker with no server: web and worker processes exchange messages
     # through a spool directory.
     _spool = VAR_DIR / "celery"
-    for _sub in ("out", "processed"):
+    for _sub in ("out", "processed", "control"):
         (_spool / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -169,6 +174,11 @@ else:
         "data_folder_out": str(_spool / "out"),
         "processed_folder": str(_spool / "processed"),
         "store_processed": False,
+        # Exchange bindings; kombu's default is ./control in the working directory.
+        "control_folder": str(_spool / "control"),
+        # The worker looks for new messages this often (default 1 s); a
+        # synchronous media request waits for two or three task hops.
+        "polling_interval": 0.1,
     }
 
 CELERY_TASK_IGNORE_RESULT = True
@@ -180,6 +190,7 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Periodic tasks run by `celery beat` (embedded in the worker under `make run`).
 CELERY_BEAT_SCHEDULE = {
     "release-expired-holds": {"task": "billing.release_expired_holds", "schedule": 300.0},
+    "media-jobs-sweep": {"task": "media_jobs.sweep", "schedule": 30.0},
 }
 
 # --- Auth -----------------------------------------------------------------
@@ -299,6 +310,35 @@ STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
 STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY", "")
 STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
 STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")
+
+# --- Media jobs -----------------------------------------------------------
+# A synchronous media endpoint (images, video long-poll, audio, 3D) waits at
+# most this long; the job fails and is refunded if it is not done by then.
+MEDIA_SYNC_WAIT_SECONDS = env_int("MEDIA_SYNC_WAIT_SECONDS", 600)
+# Asynchronous jobs (videos/generate) not finished by then are failed and
+# refunded by the sweep.
+MEDIA_JOB_DEADLINE_SECONDS = env_int("MEDIA_JOB_DEADLINE_SECONDS", 3600)
+# Upstream polling: first delay, growth factor and cap (seconds).
+MEDIA_POLL_INITIAL_SECONDS = env_float("MEDIA_POLL_INITIAL_SECONDS", 1.0)
+MEDIA_POLL_FACTOR = env_float("MEDIA_POLL_FACTOR", 1.5)
+MEDIA_POLL_MAX_SECONDS = env_float("MEDIA_POLL_MAX_SECONDS", 15.0)
+# Input files fetched from clients' URLs and outputs copied from upstreams.
+MEDIA_INPUT_MAX_BYTES = env_int("MEDIA_INPUT_MAX_BYTES", 25 * 1024 * 1024)
+MEDIA_OUTPUT_MAX_BYTES = env_int("MEDIA_OUTPUT_MAX_BYTES", 500 * 1024 * 1024)
+# Output URLs in API answers are signed and work without the API key until
+# they expire; the owner can always fetch with the key.
+MEDIA_SIGNED_URL_TTL_SECONDS = env_int("MEDIA_SIGNED_URL_TTL_SECONDS", 7 * 24 * 3600)
+# Fetching a client's input URL on a private, loopback or link-local address
+# is refused unless this is on (development, tests).
+MEDIA_FETCH_ALLOW_PRIVATE_URLS = env_bool("MEDIA_FETCH_ALLOW_PRIVATE_URLS", False)
+# Webhooks: a target on a private, loopback or link-local address is refused
+# unless this is on (development, tests). Retries back off exponentially from
+# the base delay up to the cap, for the window (about a day).
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", False)
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0)
+WEBHOOK_RETRY_BASE_SECONDS = env_float("WEBHOOK_RETRY_BASE_SECONDS", 30.0)
+WEBHOOK_RETRY_MAX_DELAY_SECONDS = env_float("WEBHOOK_RETRY_MAX_DELAY_SECONDS", 4 * 3600.0)
+WEBHOOK_RETRY_WINDOW_SECONDS = env_int("WEBHOOK_RETRY_WINDOW_SECONDS", 24 * 3600)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],

@@ -115,3 +115,54 @@ def test_many_keys_share_one_balance(user):
     b = api_key_authenticate(raw_key=api_key_mint(user=user, name="b").raw_key)
     assert a.user_id == b.user_id
     assert CreditAccount.objects.filter(user_id=a.user_id).count() == 1
+
+
+def test_revocation_racing_a_cache_miss_cannot_resurrect_the_key(user, monkeypatch):
+    """A request that read the key's row just before the revocation must not
+    cache that stale row afterwards."""
+    from accounts import selectors
+
+    minted = api_key_mint(user=user)
+    real_load = selectors._principal_load
+
+    def load_then_revoke(key_hash):
+        principal = real_load(key_hash)  # the row as it was: active
+        api_key_revoke(api_key=ApiKey.objects.get(pk=minted.api_key.pk))
+        return principal
+
+    monkeypatch.setattr(selectors, "_principal_load", load_then_revoke)
+    selectors.api_key_authenticate(raw_key=minted.raw_key)
+    monkeypatch.setattr(selectors, "_principal_load", real_load)
+    assert api_key_authenticate(raw_key=minted.raw_key) is None
+
+
+def test_edit_racing_a_cache_miss_is_not_overwritten(user, monkeypatch):
+    from accounts import selectors
+
+    minted = api_key_mint(user=user)
+    real_load = selectors._principal_load
+
+    def load_then_edit(key_hash):
+        principal = real_load(key_hash)
+        key = ApiKey.objects.get(pk=minted.api_key.pk)
+        key.allowed_models = ["gpt-5"]
+        key.save()
+        return principal
+
+    monkeypatch.setattr(selectors, "_principal_load", load_then_edit)
+    selectors.api_key_authenticate(raw_key=minted.raw_key)
+    monkeypatch.setattr(selectors, "_principal_load", real_load)
+    principal = api_key_authenticate(raw_key=minted.raw_key)
+    assert not principal.allows_model("claude-opus-4-6")
+
+
+def test_invalidation_inside_a_transaction_is_repeated_after_commit(user, django_capture_on_commit_callbacks):
+    from accounts.selectors import KEY_INVALID
+
+    minted = api_key_mint(user=user)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        api_key_revoke(api_key=minted.api_key)
+    assert len(callbacks) == 1
+    cache.delete(api_key_cache_key(minted.api_key.key_hash))
+    callbacks[0]()
+    assert cache.get(api_key_cache_key(minted.api_key.key_hash)) == KEY_INVALID
