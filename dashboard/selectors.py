@@ -1,11 +1,12 @@
 """Reads for the portal pages. Every query starts from the signed-in user's
 rows (user=...), so nothing here can return another user's data."""
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC as dt_utc
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Count, F, Q, Sum, Value
+from django.db.models import Count, F, Prefetch, Q, Sum, Value
 from django.db.models.functions import Coalesce, NullIf, TruncDate
 from django.utils import timezone
 
@@ -15,6 +16,8 @@ from billing.selectors import credit_account_for_user, spend_between
 from catalog.models import AiModel, Endpoint
 from catalog.selectors import catalog_snapshot
 from gateway.models import UsageRecord
+from media_jobs.models import MediaJob, WebhookAttempt, WebhookDelivery
+from media_jobs.selectors import job_list_for_user
 
 
 def month_start(now: datetime | None = None) -> datetime:
@@ -365,3 +368,43 @@ def usage_filter_options(*, user) -> dict:
         "endpoints": list(base.values_list("endpoint", flat=True).distinct().order_by("endpoint")),
         "keys": list(ApiKey.objects.filter(user=user).order_by("-created_at")),
     }
+
+
+# --- Media jobs ------------------------------------------------------------------
+
+JOBS_PAGE_SIZE = 25
+
+
+def jobs_for_user(*, user, job_type: str = "", status: str = ""):
+    """The user's media jobs with their outputs, webhook deliveries and every
+    delivery attempt, newest first."""
+    return (
+        job_list_for_user(user=user, job_type=job_type or None, status=status or None)
+        .select_related("api_key")
+        .prefetch_related(
+            "outputs",
+            Prefetch(
+                "webhook_deliveries",
+                queryset=WebhookDelivery.objects.order_by("created_at", "id").prefetch_related(
+                    Prefetch("attempt_log", queryset=WebhookAttempt.objects.order_by("number"))
+                ),
+            ),
+        )
+    )
+
+
+def jobs_live_state(*, user) -> str:
+    """A fingerprint of what the jobs page shows live: the status and progress
+    of the recent jobs and their deliveries. The page reloads when it moves."""
+    jobs = MediaJob.objects.filter(user=user).order_by("-created_at", "-id")[:JOBS_PAGE_SIZE]
+    rows = [f"{j.public_id}:{j.status}:{j.progress}" for j in jobs.only("public_id", "status", "progress")]
+    deliveries = WebhookDelivery.objects.filter(job__user=user).order_by("-created_at", "-id")[:JOBS_PAGE_SIZE]
+    rows += [f"{d.pk}:{d.status}:{d.attempts}" for d in deliveries.only("pk", "status", "attempts")]
+    return hashlib.sha256("|".join(rows).encode()).hexdigest()[:16]
+
+
+def jobs_in_flight(*, user) -> bool:
+    return (
+        MediaJob.objects.filter(user=user, status__in=MediaJob.ACTIVE_STATUSES).exists()
+        or WebhookDelivery.objects.filter(job__user=user, status=WebhookDelivery.Status.PENDING).exists()
+    )

@@ -21,6 +21,8 @@ dashboard_patterns = [
     path("usage/", views.usage, name="usage"),
     path("usage.csv", views.usage_csv, name="usage_csv"),
     path("jobs/", views.jobs, name="jobs"),
+    path("jobs/live/", views.jobs_live, name="jobs_live"),
+    path("jobs/webhook-secret/rotate/", views.webhook_secret_rotate, name="webhook_secret_rotate"),
 ]
 
 portal_patterns = [

@@ -5,10 +5,13 @@ import csv
 from datetime import UTC
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpResponse
-from django.shortcuts import render
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
 
 from billing.models import micros_to_credits
 from catalog.selectors import catalog_snapshot
@@ -16,6 +19,10 @@ from dashboard import charts, selectors
 from dashboard.forms import UsageFilterForm
 from dashboard.snippets import base_urls, quickstart_snippets
 from dashboard.templatetags import portal as portal_tags
+from media_jobs.models import MediaJob
+from media_jobs.presenters import job_output_url
+from media_jobs.webhooks import SIGNATURE_HEADER, webhook_secret_get_or_create
+from media_jobs.webhooks import webhook_secret_rotate as webhook_secret_rotate_service
 
 DEFAULT_MIN_BALANCE_MICROS = 200_000_000
 
@@ -176,12 +183,52 @@ def usage_csv(request):
     return response
 
 
-def _pending(title):
-    @login_required
-    def view(request):
-        return render(request, "dashboard/pending.html", {"title": title})
+@login_required
+@require_GET
+def jobs(request):
+    job_type = request.GET.get("type", "")
+    status = request.GET.get("status", "")
+    if job_type not in MediaJob.Type.values:
+        job_type = ""
+    if status not in MediaJob.Status.values:
+        status = ""
+    page = Paginator(
+        selectors.jobs_for_user(user=request.user, job_type=job_type, status=status), selectors.JOBS_PAGE_SIZE
+    ).get_page(request.GET.get("page"))
+    rows = [{"job": job, "outputs": [(o, job_output_url(o)) for o in job.outputs.all()]} for job in page]
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "page": page,
+        "rows": rows,
+        "job_type": job_type,
+        "status": status,
+        "types": MediaJob.Type.choices,
+        "statuses": MediaJob.Status.choices,
+        "query": query.urlencode(),
+        "secret": webhook_secret_get_or_create(user=request.user),
+        "signature_header": SIGNATURE_HEADER,
+        "live": selectors.jobs_in_flight(user=request.user),
+        "live_state": selectors.jobs_live_state(user=request.user),
+        "api_base": base_urls(_public_base())["openai"],
+    }
+    return render(request, "dashboard/jobs.html", context)
 
-    return view
+
+@never_cache
+@login_required
+@require_GET
+def jobs_live(request):
+    return JsonResponse(
+        {"state": selectors.jobs_live_state(user=request.user), "active": selectors.jobs_in_flight(user=request.user)}
+    )
 
 
-jobs = _pending("Media jobs")
+@login_required
+@require_POST
+def webhook_secret_rotate(request):
+    webhook_secret_rotate_service(user=request.user)
+    messages.success(
+        request, "New webhook signing secret created. Deliveries from now on (retries included) are signed with it."
+    )
+    return redirect("dashboard:jobs")

@@ -204,6 +204,34 @@
     });
   }
 
+  /* Live pushes over a WebSocket: reload when the server says something
+     changed (media jobs). Polling above stays as the fallback. ------------ */
+  function initSocket() {
+    $all("[data-ws]").forEach(function (el) {
+      if (!window.WebSocket) return;
+      var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + el.getAttribute("data-ws");
+      var reloadTimer = null;
+      function connect(delay) {
+        setTimeout(function () {
+          var socket = new WebSocket(url);
+          socket.onopen = function () { el.setAttribute("data-ws-state", "open"); };
+          socket.onmessage = function (message) {
+            var data = null;
+            try { data = JSON.parse(message.data); } catch (e) { return; }
+            if (data && data.type === "job.status" && !reloadTimer) {
+              reloadTimer = setTimeout(function () { window.location.reload(); }, 300);
+            }
+          };
+          socket.onclose = function () {
+            el.setAttribute("data-ws-state", "closed");
+            connect(Math.min((delay || 1000) * 2, 30000));
+          };
+        }, delay || 0);
+      }
+      connect(0);
+    });
+  }
+
   /* Local times ------------------------------------------------------------ */
   function initLocalTimes() {
     $all("time[data-local]").forEach(function (el) {
@@ -227,6 +255,7 @@
     initAutosubmit();
     initConfirm();
     initPoll();
+    initSocket();
     initLocalTimes();
   }
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
+STARTUP_SECONDS = 90
 
 
 def free_port() -> int:
@@ -43,7 +44,8 @@ class ServerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, *args], cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
         )
-        deadline = time.monotonic() + 30
+        # Generous: a loaded CI machine can take a while to import Django.
+        deadline = time.monotonic() + STARTUP_SECONDS
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{name} exited early:\n{self.logs()}")
@@ -55,11 +57,12 @@ class ServerProcess:
                 pass
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"{name} did not become healthy in 30 s:\n{self.logs()}")
+                raise RuntimeError(f"{name} did not become healthy in {STARTUP_SECONDS} s:\n{self.logs()}")
             time.sleep(0.1)
 
     def logs(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:

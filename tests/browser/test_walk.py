@@ -1,17 +1,22 @@
 """The whole customer path in a real browser: sign up, create a key, top up
 through (fake) Stripe Checkout and its webhook, see the balance, call the
-API with the key, see the request on the usage page, revoke the key and get
-401. Screenshots of each main page are saved as test artifacts."""
+API with the key, see the request on the usage page, follow media jobs and
+their webhook attempts, revoke the key and get 401. Screenshots of each
+main page are saved as test artifacts."""
+
+from datetime import timedelta
 
 import openai
 import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from accounts.services import api_key_mint
 from billing.models import LedgerEntry, StripeEvent, TopUp
 from billing.selectors import ledger_audit
 from gateway.models import UsageRecord
+from media_jobs.models import MediaJob, WebhookAttempt, WebhookDelivery
 from tests.browser.conftest import PHONE
 
 PASSWORD = "walk-Secret-4242"
@@ -124,6 +129,42 @@ def test_customer_walk(browser_context, live_app, stripe_fake, screenshot):
     page.goto("/docs/")
     expect(page.get_by_test_id("models-chat")).to_contain_text("gpt-5.5")
     screenshot(page, "11-docs")
+
+    # Media jobs: status, webhook delivery attempts and the signing secret.
+    video = MediaJob.objects.create(
+        user_id=topup.user_id, type="video", endpoint="videos_generate", operation="text_to_video",
+        model="wan2.6-flash", status="completed", webhook_url="https://hooks.example/hypereal",
+        deadline_at=timezone.now() + timedelta(hours=1), charged_micros=20_000_000, finished_at=timezone.now(),
+    )  # fmt: skip
+    delivery = WebhookDelivery.objects.create(
+        job=video, event="completed", url=video.webhook_url, payload={"jobId": video.public_id},
+        status="delivered", attempts=2, delivered_at=timezone.now(),
+    )  # fmt: skip
+    WebhookAttempt.objects.create(
+        delivery=delivery, number=1, status_code=503, duration_ms=41, error="HTTP 503", signature_timestamp=1
+    )
+    WebhookAttempt.objects.create(delivery=delivery, number=2, status_code=200, duration_ms=12, signature_timestamp=2)
+    MediaJob.objects.create(
+        user_id=topup.user_id, type="image", endpoint="images_generate", operation="generate", model="gpt-image-2",
+        status="processing", progress=35, deadline_at=timezone.now() + timedelta(hours=1), charged_micros=4_000_000,
+    )  # fmt: skip
+    page.goto("/dashboard/jobs/")
+    expect(page.get_by_test_id("jobs-table").locator("tr[data-job-id]")).to_have_count(2)
+    expect(page.get_by_test_id("jobs-live")).to_be_visible()  # a job in flight: the page follows it
+    # Pushed updates: the page holds a WebSocket to the app's job channel.
+    expect(page.get_by_test_id("jobs-socket")).to_have_attribute("data-ws-state", "open")
+    page.get_by_test_id("delivery").locator("summary").click()
+    expect(page.get_by_test_id("delivery")).to_contain_text("HTTP 503")
+    secret = page.locator("#webhook-secret").inner_text()
+    assert secret.startswith("whsec_")
+    screenshot(page, "12-jobs")
+    # The in-flight job finishes: the page notices and shows it without a click.
+    MediaJob.objects.filter(status="processing").update(status="completed", progress=100)
+    expect(page.get_by_test_id("jobs-table")).not_to_contain_text("Processing", timeout=15_000)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_test_id("rotate-secret").click()
+    expect(page.locator(".messages")).to_contain_text("New webhook signing secret")
+    assert page.locator("#webhook-secret").inner_text() not in ("", secret)
 
     # Everything the pages loaded came from the app itself (or the checkout).
     foreign = [

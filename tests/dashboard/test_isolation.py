@@ -1,8 +1,11 @@
 """One user can never see or touch another user's keys, usage, ledger or
 top-ups: every page, export and action is scoped to the signed-in user."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import ApiKey
 from accounts.selectors import api_key_authenticate
@@ -10,6 +13,8 @@ from accounts.services import api_key_mint
 from billing.models import TopUp, credits_to_micros
 from billing.services import credit_account_ensure, ledger_charge
 from gateway.models import UsageRecord
+from media_jobs.models import MediaJob, WebhookDelivery, WebhookSecret
+from media_jobs.webhooks import webhook_secret_get_or_create
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +46,18 @@ def victim(make_user, catalog):
         checkout_url="https://checkout.example/victim",
         receipt_url="https://receipts.example/victim",
     )
-    return {"user": user, "minted": minted, "topup": topup}
+    job = MediaJob.objects.create(
+        user=user,
+        type="video",
+        endpoint="videos_generate",
+        operation="text_to_video",
+        model="victim-video-model",
+        webhook_url="https://victim-hooks.example/",
+        deadline_at=timezone.now() + timedelta(hours=1),
+    )
+    WebhookDelivery.objects.create(job=job, event="completed", url=job.webhook_url, payload={})
+    secret = webhook_secret_get_or_create(user=user).secret
+    return {"user": user, "minted": minted, "topup": topup, "job": job, "secret": secret}
 
 
 @pytest.fixture
@@ -61,6 +77,8 @@ VICTIM_MARKERS = [
     "$43.21",
     "https://receipts.example/victim",
     "https://checkout.example/victim",
+    "victim-video-model",
+    "https://victim-hooks.example/",
 ]
 
 
@@ -71,7 +89,7 @@ def test_no_page_shows_another_users_data(intruder_client, victim, name):
     body = response.content.decode()
     key = victim["minted"].api_key
     assert key.masked not in body and f"{key.prefix}…" not in body
-    for marker in VICTIM_MARKERS:
+    for marker in [*VICTIM_MARKERS, victim["job"].public_id, victim["secret"]]:
         assert marker not in body, marker
 
 
@@ -109,6 +127,12 @@ def test_cannot_read_another_users_top_up(intruder_client, victim):
     for name in ("dashboard:topup_success", "dashboard:topup_cancel"):
         response = intruder_client.get(reverse(name) + f"?topup={topup.pk}")
         assert response.status_code == 302 and response["Location"] == reverse("dashboard:topup")
+
+
+def test_jobs_live_state_and_secret_rotation_are_per_user(intruder_client, victim):
+    assert intruder_client.get(reverse("dashboard:jobs_live")).json()["active"] is False
+    intruder_client.post(reverse("dashboard:webhook_secret_rotate"))
+    assert WebhookSecret.objects.get(user=victim["user"]).secret == victim["secret"]
 
 
 def test_billing_history_pages_through_own_entries_only(intruder_client, victim):
