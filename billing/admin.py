@@ -3,8 +3,19 @@ import uuid
 from django import forms
 from django.contrib import admin
 
-from billing.models import CreditAccount, Hold, LedgerEntry, credits_to_micros, micros_to_credits
+from billing.forms import TopUpRefundForm
+from billing.models import (
+    CreditAccount,
+    Hold,
+    LedgerEntry,
+    StripeEvent,
+    TopUp,
+    TopUpRefund,
+    credits_to_micros,
+    micros_to_credits,
+)
 from billing.services import ledger_adjust, ledger_refund, ledger_reverse
+from billing.topups import topup_refund
 from hypereal_site.admin_actions import form_action
 
 
@@ -119,3 +130,78 @@ class HoldAdmin(ReadOnlyAdmin):
     @admin.display(description="Credits")
     def amount(self, obj):
         return micros_to_credits(obj.amount_micros)
+
+
+class TopUpRefundInline(admin.TabularInline):
+    model = TopUpRefund
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "amount", "reason", "created_by", "stripe_refund_id", "ledger_entry")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Amount")
+    def amount(self, obj):
+        return f"${obj.amount_cents / 100:,.2f}"
+
+
+class StripeEventInline(admin.TabularInline):
+    model = StripeEvent
+    extra = 0
+    can_delete = False
+    fields = ("received_at", "type", "event_id", "outcome")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TopUp)
+class TopUpAdmin(ReadOnlyAdmin):
+    list_display = ("id", "user", "amount", "status", "refunded", "disputed", "created_at", "paid_at")
+    list_filter = ("status", "created_at")
+    search_fields = ("user__email", "stripe_checkout_session_id", "stripe_payment_intent_id", "stripe_charge_id")
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+    inlines = [TopUpRefundInline, StripeEventInline]
+    actions = ["refund_through_stripe"]
+
+    @admin.display(description="Amount", ordering="amount_cents")
+    def amount(self, obj):
+        return f"${obj.amount_cents / 100:,.2f}"
+
+    @admin.display(description="Refunded")
+    def refunded(self, obj):
+        return f"${obj.refunded_cents / 100:,.2f}" if obj.refunded_cents else "—"
+
+    @admin.display(description="Disputed")
+    def disputed(self, obj):
+        return f"${obj.disputed_cents / 100:,.2f}" if obj.disputes else "—"
+
+    @form_action(
+        form_class=TopUpRefundForm,
+        title="Refund through Stripe",
+        submit_label="Refund the card and take the credits back",
+        description="Refunds the customer's card through Stripe and reverses the same number of credits "
+        "(1 cent = 1 credit). The balance may go negative, which blocks API calls until the next top-up. "
+        "Your name and the reason are recorded with the refund and in the ledger.",
+    )
+    def refund_through_stripe(self, request, topup, data):
+        amount = int(data["amount"] * 100) if data.get("amount") else None
+        record = topup_refund(topup_id=topup.pk, amount_cents=amount, reason=data["reason"], staff=request.user)
+        done = (
+            f"{micros_to_credits(-record.ledger_entry.amount_micros)} credits reversed"
+            if record.ledger_entry
+            else "credits are reversed when Stripe's charge.refunded webhook arrives"
+        )
+        return f"refunded ${record.amount_cents / 100:,.2f} through Stripe ({record.stripe_refund_id}); {done}"
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(ReadOnlyAdmin):
+    list_display = ("received_at", "type", "event_id", "topup", "outcome")
+    list_filter = ("type",)
+    search_fields = ("event_id", "topup__user__email")
+    list_select_related = ("topup__user",)

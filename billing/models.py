@@ -129,3 +129,110 @@ class Hold(models.Model):
 
     def __str__(self) -> str:
         return f"hold {self.reference} {self.status}"
+
+
+# --- Stripe top-ups ------------------------------------------------------------
+
+# One US cent buys one credit (100 credits = $1).
+MICROS_PER_CENT = MICROS_PER_CREDIT * CREDITS_PER_USD // 100
+
+
+class TopUp(models.Model):
+    """A purchase of credits through Stripe Checkout.
+
+    The row is written (pending) before the customer is sent to Stripe, so
+    every Checkout Session points back at a row (client_reference_id). Only
+    Stripe's signed webhook moves it to paid and credits the account; the
+    return pages only read it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSING = "processing", "Processing"
+        PAID = "paid", "Paid"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="topups")
+    account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="topups")
+    amount_cents = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3, default="usd")
+    credits_micros = models.BigIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    stripe_checkout_session_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    stripe_payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+    stripe_charge_id = models.CharField(max_length=255, blank=True, db_index=True)
+    checkout_url = models.TextField(blank=True)
+    receipt_url = models.TextField(blank=True)
+    # Stripe's running total refunded on the charge (its amount_refunded), and
+    # the amount of each dispute by id; reversals in the ledger follow these.
+    refunded_cents = models.PositiveIntegerField(default=0)
+    disputes = models.JSONField(default=dict, blank=True)
+    ledger_entry = models.OneToOneField(
+        LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="topup", editable=False
+    )
+    failure_reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "top-up"
+        constraints = [
+            models.CheckConstraint(name="topup_amount_positive", condition=Q(amount_cents__gt=0)),
+        ]
+
+    def __str__(self) -> str:
+        return f"top-up #{self.pk} ${self.amount_cents / 100:.2f} {self.status}"
+
+    @property
+    def credited(self) -> bool:
+        return self.ledger_entry_id is not None
+
+    @property
+    def disputed_cents(self) -> int:
+        return sum(int(v) for v in (self.disputes or {}).values())
+
+    @property
+    def refundable_cents(self) -> int:
+        return max(self.amount_cents - self.refunded_cents - self.disputed_cents, 0)
+
+
+class TopUpRefund(models.Model):
+    """A refund staff made from the admin: who, why, and Stripe's refund id."""
+
+    topup = models.ForeignKey(TopUp, on_delete=models.PROTECT, related_name="refunds")
+    stripe_refund_id = models.CharField(max_length=255, unique=True)
+    amount_cents = models.PositiveIntegerField()
+    reason = models.CharField(max_length=500)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    # The reversal written with the refund; empty when Stripe's webhook got
+    # there first and wrote it.
+    ledger_entry = models.ForeignKey(LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"refund {self.stripe_refund_id} ${self.amount_cents / 100:.2f}"
+
+
+class StripeEvent(models.Model):
+    """Every Stripe event applied, by id. Written in the same transaction as
+    the ledger entry it causes, so an event is applied exactly once."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    topup = models.ForeignKey(TopUp, null=True, blank=True, on_delete=models.PROTECT, related_name="stripe_events")
+    outcome = models.CharField(max_length=300)
+    stripe_created = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"

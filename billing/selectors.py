@@ -90,3 +90,17 @@ def spend_between(*, account_id: int, start, end=None) -> int:
         q &= Q(created_at__lt=end)
     total = LedgerEntry.objects.filter(q).aggregate(total=Sum("amount_micros"))["total"] or 0
     return -total
+
+
+def topups_for_user(*, user):
+    from billing.models import TopUp
+
+    return TopUp.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+def ledger_history_for_user(*, user, kind: str | None = None):
+    """The user's ledger, newest first, with each top-up's Stripe row."""
+    qs = LedgerEntry.objects.filter(account__user=user).select_related("topup", "refund_of__topup")
+    if kind:
+        qs = qs.filter(kind=kind)
+    return qs.order_by("-created_at", "-id")

@@ -104,6 +104,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "dashboard.context_processors.portal",
             ],
         },
     },
@@ -350,5 +351,29 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # The Stripe library logs every API call at INFO.
+        "stripe": {"level": "WARNING"},
+    },
 }
+
+# --- Customer portal --------------------------------------------------------
+# django-ratelimit counts in the default cache: Redis when REDIS_URL is set
+# (shared and atomic across processes); the local-memory cache otherwise,
+# which is per process and fine for a single-process dev server.
+RATELIMIT_USE_CACHE = "default"
+# The client address the limits key on; behind a proxy point this at the
+# header the proxy sets (e.g. HTTP_X_REAL_IP).
+RATELIMIT_IP_META_KEY = os.environ.get("RATELIMIT_IP_META_KEY") or None
+PORTAL_RATE_LIMITS = {
+    "login_ip": os.environ.get("PORTAL_RATE_LOGIN_IP", "20/m"),
+    "login_email": os.environ.get("PORTAL_RATE_LOGIN_EMAIL", "10/h"),
+    "signup_ip": os.environ.get("PORTAL_RATE_SIGNUP_IP", "10/h"),
+    "password_reset_ip": os.environ.get("PORTAL_RATE_PASSWORD_RESET_IP", "5/h"),
+    "key_mint_user": os.environ.get("PORTAL_RATE_KEY_MINT", "30/h"),
+    "topup_user": os.environ.get("PORTAL_RATE_TOPUP", "20/h"),
+}
+# Top-ups: at least $2 (200 credits); at most this many dollars at once.
+TOPUP_MIN_CENTS = 200
+TOPUP_MAX_CENTS = env_int("TOPUP_MAX_CENTS", 1_000_000)
